@@ -1,0 +1,5 @@
+"""`python -m ephemail` runs the CLI."""
+
+from ephemail.cli import main
+
+main()

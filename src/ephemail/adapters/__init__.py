@@ -1,0 +1,1 @@
+"""Adapters: the only places that import third-party I/O libraries."""

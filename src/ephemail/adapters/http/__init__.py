@@ -1,0 +1,1 @@
+"""Outbound HTTP (heartbeat now; webhooks later)."""

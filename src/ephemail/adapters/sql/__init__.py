@@ -1,0 +1,1 @@
+"""SQL store: SQLAlchemy Core over aiosqlite (embedded default) and asyncpg (scale-out)."""

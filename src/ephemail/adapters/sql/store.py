@@ -1,0 +1,657 @@
+"""The Store port over SQLAlchemy Core: one implementation for SQLite and PostgreSQL.
+
+Dialect differences are confined to `_insert` (ON CONFLICT) and row locking.
+Every public method is one transaction; writes go through the write engine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
+
+from ephemail.adapters.sql import tables as t
+from ephemail.adapters.sql.engine import Engines
+from ephemail.domain.address import domain_of
+from ephemail.domain.bans import Ban, BanMatch, BanScope, BanStatus
+from ephemail.domain.events import DeletionReason, Event, EventType
+from ephemail.domain.ids import is_valid_id
+from ephemail.domain.messages import (
+    INBOX,
+    Attachment,
+    DomainRecord,
+    Mailbox,
+    MailboxKind,
+    MessageDetail,
+    MessageSummary,
+    Page,
+)
+from ephemail.ports import ConflictError, Delivery, StoreError
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _attachments_json(items: Sequence[Attachment]) -> str:
+    return json.dumps(
+        [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "content_id": a.content_id,
+                "disposition": a.disposition,
+            }
+            for a in items
+        ]
+    )
+
+
+def _attachments_from(text: str) -> tuple[Attachment, ...]:
+    return tuple(Attachment(**item) for item in json.loads(text))
+
+
+class SqlStore:
+    """Store backed by SQLite (embedded) or PostgreSQL (scale-out)."""
+
+    def __init__(self, engines: Engines, *, writers: int = 4) -> None:
+        self._engines = engines
+        self._pg = engines.dialect == "postgresql"
+        self._writers = 1 if not self._pg else writers
+
+    @property
+    def max_writers(self) -> int:
+        return self._writers
+
+    @property
+    def dialect(self) -> str:
+        return self._engines.dialect
+
+    async def close(self) -> None:
+        await self._engines.dispose()
+
+    # -- plumbing -------------------------------------------------------------
+    def _insert(self, table: Any) -> Insert:
+        return postgresql.insert(table) if self._pg else sqlite.insert(table)
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engines.write.begin() as conn:
+                yield conn
+        except (IntegrityError, ConflictError):
+            raise
+        except (DBAPIError, SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engines.read.connect() as conn:
+                yield conn
+        except (DBAPIError, SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(select(1))
+
+    async def _add_events(
+        self, conn: AsyncConnection, pending: list[dict[str, Any]]
+    ) -> list[Event]:
+        """Insert event rows (in the caller's transaction) and return them with ids."""
+        if not pending:
+            return []
+        rows = [{**p, "data": json.dumps(p["data"])} for p in pending]
+        result = await conn.execute(
+            t.events.insert().returning(t.events.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = [r[0] for r in result]
+        return [
+            Event(
+                id=i,
+                type=EventType(p["type"]),
+                mailbox=p["mailbox"],
+                message_id=p["message_id"],
+                created_at=p["created_at"],
+                data=p["data"],
+            )
+            for i, p in zip(ids, pending, strict=True)
+        ]
+
+    # -- ingest ---------------------------------------------------------------
+    async def write_deliveries(self, deliveries: Sequence[Delivery]) -> list[Event]:
+        async with self._write() as conn:
+            return await self._write_deliveries(conn, deliveries)
+
+    async def _write_deliveries(
+        self, conn: AsyncConnection, deliveries: Sequence[Delivery]
+    ) -> list[Event]:
+        now = _now()
+        pending_events: list[dict[str, Any]] = []
+        per_folder: Counter[str] = Counter()
+        for d in deliveries:
+            for r in d.recipients:
+                per_folder[r.address] += 1
+        addresses = sorted(per_folder)
+
+        # 1. Mailboxes (and their INBOX) that exist already.
+        inbox = await self._inboxes(conn, addresses)
+        missing = [a for a in addresses if a not in inbox]
+        new_next_uid: dict[str, int] = {}
+        if missing:
+            created = await conn.execute(
+                self._insert(t.mailboxes)
+                .on_conflict_do_nothing(index_elements=["address"])
+                .returning(t.mailboxes.c.id, t.mailboxes.c.address),
+                [
+                    {
+                        "address": a,
+                        "domain": domain_of(a),
+                        "kind": MailboxKind.PUBLIC.value,
+                        "created_at": now,
+                    }
+                    for a in missing
+                ],
+            )
+            created_ids = {row.address: row.id for row in created}
+            if created_ids:
+                uidvalidity = int(time.time()) & 0xFFFFFFFF
+                # A new INBOX gets its UIDs here, so it needs no UPDATE below.
+                await conn.execute(
+                    t.folders.insert(),
+                    [
+                        {
+                            "mailbox_id": mid,
+                            "name": INBOX,
+                            "uidvalidity": uidvalidity,
+                            "next_uid": per_folder[a] + 1,
+                            "subscribed": True,
+                            "special_use": None,
+                            "created_at": now,
+                        }
+                        for a, mid in sorted(created_ids.items())
+                    ],
+                )
+                for a in sorted(created_ids):
+                    new_next_uid[a] = 1
+                    pending_events.append(
+                        {
+                            "type": EventType.MAILBOX_CREATED.value,
+                            "mailbox": a,
+                            "message_id": None,
+                            "data": {"kind": MailboxKind.PUBLIC.value},
+                            "created_at": now,
+                        }
+                    )
+            inbox.update(await self._inboxes(conn, missing))
+
+        # 2. Reserve UIDs in existing INBOXes with one UPDATE ... RETURNING.
+        existing = {a: inbox[a] for a in addresses if a not in new_next_uid}
+        if existing:
+            folder_ids = sorted(fid for _, fid in existing.values())
+            if self._pg:  # lock in id order so concurrent writers cannot deadlock
+                await conn.execute(
+                    select(t.folders.c.id)
+                    .where(t.folders.c.id.in_(folder_ids))
+                    .order_by(t.folders.c.id)
+                    .with_for_update()
+                )
+            increments = {fid: per_folder[a] for a, (_, fid) in existing.items()}
+            result = await conn.execute(
+                update(t.folders)
+                .where(t.folders.c.id.in_(folder_ids))
+                .values(next_uid=t.folders.c.next_uid + case(increments, value=t.folders.c.id))
+                .returning(t.folders.c.id, t.folders.c.next_uid)
+            )
+            after = {row.id: row.next_uid for row in result}
+            for a, (_, fid) in existing.items():
+                new_next_uid[a] = after[fid] - per_folder[a]
+
+        # 3. Raw bytes and derived fields, once per distinct content.
+        contents: dict[str, Delivery] = {}
+        for d in deliveries:
+            contents.setdefault(d.sha256, d)
+        await conn.execute(
+            self._insert(t.message_contents).on_conflict_do_nothing(index_elements=["sha256"]),
+            [self._content_row(d, now) for d in contents.values()],
+        )
+
+        # 4. One message row per recipient, then its event.
+        message_rows = []
+        for d in deliveries:
+            for r in d.recipients:
+                uid = new_next_uid[r.address]
+                new_next_uid[r.address] = uid + 1
+                mailbox_id, folder_id = inbox[r.address]
+                message_rows.append(
+                    {
+                        "id": r.message_id,
+                        "mailbox_id": mailbox_id,
+                        "folder_id": folder_id,
+                        "uid": uid,
+                        "sha256": d.sha256,
+                        "queue_id": d.queue_id,
+                        "envelope_from": d.envelope_from,
+                        "client_ip": d.client_ip,
+                        "seen": False,
+                        "flags": "",
+                        "size": len(d.raw),
+                        "received_at": d.received_at,
+                        "expires_at": r.expires_at,
+                    }
+                )
+                pending_events.append(
+                    {
+                        "type": EventType.MESSAGE_RECEIVED.value,
+                        "mailbox": r.address,
+                        "message_id": r.message_id,
+                        "data": {
+                            "uid": uid,
+                            "subject": d.summary.subject,
+                            "from": d.summary.from_,
+                            "size": len(d.raw),
+                            "has_attachments": bool(d.summary.attachments),
+                        },
+                        "created_at": now,
+                    }
+                )
+        await conn.execute(t.messages.insert(), message_rows)
+        return await self._add_events(conn, pending_events)
+
+    async def _inboxes(
+        self, conn: AsyncConnection, addresses: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """address -> (mailbox id, INBOX folder id) for those that exist."""
+        if not addresses:
+            return {}
+        rows = await conn.execute(
+            select(t.mailboxes.c.address, t.mailboxes.c.id, t.folders.c.id.label("folder_id"))
+            .join(
+                t.folders,
+                and_(t.folders.c.mailbox_id == t.mailboxes.c.id, t.folders.c.name == INBOX),
+            )
+            .where(t.mailboxes.c.address.in_(addresses))
+        )
+        return {row.address: (row.id, row.folder_id) for row in rows}
+
+    @staticmethod
+    def _content_row(d: Delivery, now: datetime) -> dict[str, Any]:
+        s = d.summary
+        return {
+            "sha256": d.sha256,
+            "raw": d.raw,
+            "size": len(d.raw),
+            "subject": s.subject,
+            "from_header": s.from_,
+            "to_header": json.dumps(list(s.to)),
+            "cc_header": json.dumps(list(s.cc)),
+            "reply_to": json.dumps(list(s.reply_to)),
+            "date_header": s.date,
+            "message_id_header": s.message_id,
+            "text_body": s.text,
+            "html_body": s.html,
+            "attachments": _attachments_json(s.attachments),
+            "headers": json.dumps([list(h) for h in s.headers]),
+            "has_attachments": bool(s.attachments),
+            "defects": json.dumps(list(s.defects)),
+            "created_at": now,
+        }
+
+    # -- policy data ----------------------------------------------------------
+    async def _bump_policy(self, conn: AsyncConnection) -> None:
+        await conn.execute(
+            update(t.policy_state)
+            .where(t.policy_state.c.id == 1)
+            .values(revision=t.policy_state.c.revision + 1)
+        )
+
+    async def policy_revision(self) -> int:
+        async with self._read() as conn:
+            value = await conn.scalar(
+                select(t.policy_state.c.revision).where(t.policy_state.c.id == 1)
+            )
+        return int(value or 0)
+
+    @staticmethod
+    def _domain(row: Row[Any]) -> DomainRecord:
+        created = _utc(row.created_at)
+        assert created is not None
+        return DomainRecord(
+            id=row.id,
+            name=row.name,
+            active=row.active,
+            shared=row.shared,
+            retention_hours=row.retention_hours,
+            created_at=created,
+            owner_account_id=row.owner_account_id,
+        )
+
+    async def list_domains(self) -> list[DomainRecord]:
+        async with self._read() as conn:
+            rows = await conn.execute(select(t.domains).order_by(t.domains.c.name))
+            return [self._domain(r) for r in rows]
+
+    async def add_domain(
+        self, name: str, *, active: bool, shared: bool, retention_hours: float | None
+    ) -> DomainRecord:
+        try:
+            async with self._write() as conn:
+                row = (
+                    await conn.execute(
+                        t.domains.insert()
+                        .values(
+                            name=name,
+                            active=active,
+                            shared=shared,
+                            retention_hours=retention_hours,
+                            created_at=_now(),
+                        )
+                        .returning(*t.domains.c)
+                    )
+                ).one()
+                await self._bump_policy(conn)
+                return self._domain(row)
+        except IntegrityError as exc:
+            raise ConflictError(f"domain {name} exists already") from exc
+
+    async def remove_domain(self, name: str) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(delete(t.domains).where(t.domains.c.name == name))
+            if result.rowcount:
+                await self._bump_policy(conn)
+            return bool(result.rowcount)
+
+    @staticmethod
+    def _ban(row: Row[Any]) -> Ban:
+        return Ban(
+            scope=BanScope(row.scope),
+            match=BanMatch(row.match),
+            value=row.value,
+            status=BanStatus(row.status),
+            reason=row.reason,
+            id=row.id,
+            created_at=_utc(row.created_at),
+        )
+
+    async def list_bans(self) -> list[Ban]:
+        async with self._read() as conn:
+            rows = await conn.execute(select(t.bans).order_by(t.bans.c.id))
+            return [self._ban(r) for r in rows]
+
+    async def add_ban(self, ban: Ban) -> Ban:
+        try:
+            async with self._write() as conn:
+                row = (
+                    await conn.execute(
+                        t.bans.insert()
+                        .values(
+                            scope=ban.scope.value,
+                            match=ban.match.value,
+                            value=ban.value,
+                            status=ban.status.value,
+                            reason=ban.reason,
+                            created_at=_now(),
+                        )
+                        .returning(*t.bans.c)
+                    )
+                ).one()
+                await self._bump_policy(conn)
+                return self._ban(row)
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"a {ban.match.value} {ban.scope.value} ban on {ban.value!r} exists already"
+            ) from exc
+
+    async def remove_ban(self, ban_id: int) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(delete(t.bans).where(t.bans.c.id == ban_id))
+            if result.rowcount:
+                await self._bump_policy(conn)
+            return bool(result.rowcount)
+
+    # -- reading --------------------------------------------------------------
+    async def get_mailbox(self, address: str) -> Mailbox | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(t.mailboxes).where(t.mailboxes.c.address == address))
+            ).first()
+        if row is None:
+            return None
+        created = _utc(row.created_at)
+        assert created is not None
+        return Mailbox(row.id, row.address, MailboxKind(row.kind), row.domain, created)
+
+    _SUMMARY_COLUMNS = (
+        t.messages.c.id,
+        t.messages.c.uid,
+        t.messages.c.seen,
+        t.messages.c.flags,
+        t.messages.c.size,
+        t.messages.c.received_at,
+        t.messages.c.expires_at,
+        t.messages.c.envelope_from,
+        t.message_contents.c.subject,
+        t.message_contents.c.from_header,
+        t.message_contents.c.to_header,
+        t.message_contents.c.cc_header,
+        t.message_contents.c.date_header,
+        t.message_contents.c.has_attachments,
+        t.mailboxes.c.address,
+        t.folders.c.name.label("folder"),
+    )
+
+    @staticmethod
+    def _summary(row: Row[Any]) -> MessageSummary:
+        received = _utc(row.received_at)
+        assert received is not None
+        return MessageSummary(
+            id=row.id,
+            mailbox=row.address,
+            folder=row.folder,
+            uid=row.uid,
+            subject=row.subject,
+            from_=row.from_header,
+            to=tuple(json.loads(row.to_header)),
+            cc=tuple(json.loads(row.cc_header)),
+            date=_utc(row.date_header),
+            received_at=received,
+            size=row.size,
+            seen=row.seen,
+            has_attachments=row.has_attachments,
+            envelope_from=row.envelope_from,
+            expires_at=_utc(row.expires_at),
+            flags=tuple(row.flags.split()) if row.flags else (),
+        )
+
+    @staticmethod
+    def _joined() -> Any:
+        return (
+            t.messages.join(t.message_contents, t.message_contents.c.sha256 == t.messages.c.sha256)
+            .join(t.folders, t.folders.c.id == t.messages.c.folder_id)
+            .join(t.mailboxes, t.mailboxes.c.id == t.messages.c.mailbox_id)
+        )
+
+    async def list_messages(
+        self, address: str, *, limit: int, cursor: str | None, folder: str = INBOX
+    ) -> Page:
+        if cursor is not None and not is_valid_id(cursor):
+            raise ValueError("invalid cursor")
+        async with self._read() as conn:
+            folder_id = await conn.scalar(
+                select(t.folders.c.id)
+                .join(t.mailboxes, t.mailboxes.c.id == t.folders.c.mailbox_id)
+                .where(t.mailboxes.c.address == address, t.folders.c.name == folder)
+            )
+            if folder_id is None:
+                return Page()
+            query = (
+                select(*self._SUMMARY_COLUMNS)
+                .select_from(self._joined())
+                .where(t.messages.c.folder_id == folder_id)
+                .order_by(t.messages.c.id.desc())
+                .limit(limit + 1)
+            )
+            if cursor is not None:
+                query = query.where(t.messages.c.id < cursor.upper())
+            rows = (await conn.execute(query)).all()
+            counts = (
+                await conn.execute(
+                    select(
+                        func.count(),
+                        func.coalesce(func.sum(case((t.messages.c.seen.is_(False), 1), else_=0)), 0),
+                    ).where(t.messages.c.folder_id == folder_id)
+                )
+            ).one()
+        items = [self._summary(r) for r in rows[:limit]]
+        next_cursor = items[-1].id if len(rows) > limit and items else None
+        return Page(items=items, next_cursor=next_cursor, total=counts[0], unread=int(counts[1]))
+
+    async def get_message(self, message_id: str) -> MessageDetail | None:
+        if not is_valid_id(message_id):
+            return None
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        *self._SUMMARY_COLUMNS,
+                        t.messages.c.sha256,
+                        t.messages.c.queue_id,
+                        t.message_contents.c.reply_to,
+                        t.message_contents.c.message_id_header,
+                        t.message_contents.c.text_body,
+                        t.message_contents.c.html_body,
+                        t.message_contents.c.attachments,
+                        t.message_contents.c.headers,
+                    )
+                    .select_from(self._joined())
+                    .where(t.messages.c.id == message_id.upper())
+                )
+            ).first()
+        if row is None:
+            return None
+        return MessageDetail(
+            summary=self._summary(row),
+            reply_to=tuple(json.loads(row.reply_to)),
+            message_id=row.message_id_header,
+            text=row.text_body,
+            html=row.html_body,
+            attachments=_attachments_from(row.attachments),
+            headers=tuple((h[0], h[1]) for h in json.loads(row.headers)),
+            sha256=row.sha256,
+            queue_id=row.queue_id,
+        )
+
+    async def get_raw(self, message_id: str) -> bytes | None:
+        if not is_valid_id(message_id):
+            return None
+        async with self._read() as conn:
+            raw = await conn.scalar(
+                select(t.message_contents.c.raw)
+                .join(t.messages, t.messages.c.sha256 == t.message_contents.c.sha256)
+                .where(t.messages.c.id == message_id.upper())
+            )
+        return bytes(raw) if raw is not None else None
+
+    async def count_messages(self) -> int:
+        async with self._read() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(t.messages)) or 0)
+
+    # -- lifecycle ------------------------------------------------------------
+    async def delete_messages(
+        self, message_ids: Sequence[str], reason: DeletionReason
+    ) -> list[Event]:
+        ids = [m.upper() for m in message_ids if is_valid_id(m)]
+        if not ids:
+            return []
+        async with self._write() as conn:
+            return await self._delete(conn, ids, reason)
+
+    async def delete_expired(self, now: datetime, limit: int) -> list[Event]:
+        async with self._write() as conn:
+            ids = list(
+                (
+                    await conn.scalars(
+                        select(t.messages.c.id)
+                        .where(t.messages.c.expires_at.is_not(None), t.messages.c.expires_at <= now)
+                        .order_by(t.messages.c.expires_at)
+                        .limit(limit)
+                    )
+                ).all()
+            )
+            if not ids:
+                return []
+            return await self._delete(conn, ids, DeletionReason.RETENTION)
+
+    async def _delete(
+        self, conn: AsyncConnection, ids: list[str], reason: DeletionReason
+    ) -> list[Event]:
+        rows = (
+            await conn.execute(
+                select(t.messages.c.id, t.messages.c.sha256, t.messages.c.uid, t.mailboxes.c.address)
+                .join(t.mailboxes, t.mailboxes.c.id == t.messages.c.mailbox_id)
+                .where(t.messages.c.id.in_(ids))
+            )
+        ).all()
+        if not rows:
+            return []
+        found = [r.id for r in rows]
+        await conn.execute(delete(t.messages).where(t.messages.c.id.in_(found)))
+        # Drop raw bytes nobody refers to any more.
+        hashes = sorted({r.sha256 for r in rows})
+        still_used = select(t.messages.c.sha256).where(t.messages.c.sha256.in_(hashes))
+        await conn.execute(
+            delete(t.message_contents).where(
+                t.message_contents.c.sha256.in_(hashes),
+                t.message_contents.c.sha256.not_in(still_used),
+            )
+        )
+        now = _now()
+        return await self._add_events(
+            conn,
+            [
+                {
+                    "type": EventType.MESSAGE_DELETED.value,
+                    "mailbox": r.address,
+                    "message_id": r.id,
+                    "data": {"reason": reason.value, "uid": r.uid},
+                    "created_at": now,
+                }
+                for r in rows
+            ],
+        )
+
+    async def events_after(self, after_id: int, limit: int) -> list[Event]:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                select(t.events).where(t.events.c.id > after_id).order_by(t.events.c.id).limit(limit)
+            )
+            return [
+                Event(
+                    id=r.id,
+                    type=EventType(r.type),
+                    mailbox=r.mailbox,
+                    message_id=r.message_id,
+                    created_at=_utc(r.created_at) or _now(),
+                    data=json.loads(r.data),
+                )
+                for r in rows
+            ]

@@ -1,0 +1,159 @@
+"""The schema, as SQLAlchemy Core tables. Migrations in `migrations/` create it.
+
+Raw bytes live once per distinct message (`message_contents`, keyed by SHA-256)
+with everything derived from them; `messages` holds one row per recipient with
+its IMAP state (folder, UID, flags) and lifecycle (`expires_at`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# SQLite needs INTEGER PRIMARY KEY (rowid alias) for autoincrement.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+UtcDateTime = DateTime(timezone=True)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(253), nullable=False, unique=True),
+    Column("owner_account_id", BigInteger, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("retention_hours", Float, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+bans = Table(
+    "bans",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("scope", String(32), nullable=False),
+    Column("match", String(16), nullable=False),
+    Column("value", String(512), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("scope", "match", "value", name="uq_bans_scope_match_value"),
+)
+
+# A single row whose revision moves with every change of domains or bans.
+policy_state = Table(
+    "policy_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("address", String(320), nullable=False, unique=True),
+    Column("domain", String(253), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("owner_account_id", BigInteger, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "mailbox_id", BigInteger, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("name", String(255), nullable=False),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("next_uid", BigInteger, nullable=False, default=1),
+    Column("subscribed", Boolean, nullable=False, default=True),
+    Column("special_use", String(32), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("mailbox_id", "name", name="uq_folders_mailbox_id_name"),
+)
+
+message_contents = Table(
+    "message_contents",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("raw", LargeBinary, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("from_header", Text, nullable=False),
+    Column("to_header", Text, nullable=False),  # JSON list
+    Column("cc_header", Text, nullable=False),  # JSON list
+    Column("reply_to", Text, nullable=False),  # JSON list
+    Column("date_header", UtcDateTime, nullable=True),
+    Column("message_id_header", Text, nullable=True),
+    Column("text_body", Text, nullable=True),
+    Column("html_body", Text, nullable=True),
+    Column("attachments", Text, nullable=False),  # JSON list
+    Column("headers", Text, nullable=False),  # JSON list of [name, value]
+    Column("has_attachments", Boolean, nullable=False),
+    Column("defects", Text, nullable=False),  # JSON list
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column(
+        "mailbox_id", BigInteger, ForeignKey("mailboxes.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("folder_id", BigInteger, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("uid", BigInteger, nullable=False),
+    Column("sha256", String(64), ForeignKey("message_contents.sha256"), nullable=False),
+    Column("queue_id", String(26), nullable=False),
+    Column("envelope_from", Text, nullable=False),
+    Column("client_ip", String(64), nullable=True),
+    Column("seen", Boolean, nullable=False, default=False),
+    Column("flags", Text, nullable=False, default=""),  # IMAP flags other than \Seen
+    Column("size", BigInteger, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    UniqueConstraint("folder_id", "uid", name="uq_messages_folder_id_uid"),
+    Index("ix_messages_folder_id_id", "folder_id", "id"),
+    Index("ix_messages_mailbox_id_id", "mailbox_id", "id"),
+    Index("ix_messages_expires_at", "expires_at"),
+    Index("ix_messages_sha256", "sha256"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("mailbox", String(320), nullable=False),
+    Column("message_id", String(26), nullable=True),
+    Column("data", Text, nullable=False),  # JSON object
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_events_mailbox_id", "mailbox", "id"),
+    sqlite_autoincrement=True,
+)

@@ -1,0 +1,1 @@
+"""Pure values and rules of ephemail. Standard library only, no I/O."""

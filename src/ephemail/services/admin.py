@@ -1,0 +1,68 @@
+"""Administration of policy data: domains and bans (CLI now, admin API later)."""
+
+from __future__ import annotations
+
+from ephemail.domain.address import normalize_domain
+from ephemail.domain.bans import Ban, normalize_ban
+from ephemail.domain.messages import DomainRecord
+from ephemail.ports import Store
+from ephemail.services.policy import PolicyService
+
+
+class PolicyAdmin:
+    """Validates and normalises input, writes through the store, refreshes the cache."""
+
+    def __init__(self, store: Store, policy: PolicyService | None = None) -> None:
+        self._store = store
+        self._policy = policy
+
+    def _changed(self) -> None:
+        if self._policy is not None:
+            self._policy.changed()
+
+    async def add_domain(
+        self,
+        name: str,
+        *,
+        active: bool = True,
+        shared: bool = False,
+        retention_hours: float | None = None,
+    ) -> DomainRecord:
+        """Register `name` (normalised; `*.x` = `x`). Raises AddressError, ConflictError."""
+        if retention_hours is not None and retention_hours < 0:
+            raise ValueError("retention hours must be 0 (keep forever) or more")
+        record = await self._store.add_domain(
+            normalize_domain(name), active=active, shared=shared, retention_hours=retention_hours
+        )
+        self._changed()
+        return record
+
+    async def remove_domain(self, name: str) -> bool:
+        removed = await self._store.remove_domain(normalize_domain(name))
+        self._changed()
+        return removed
+
+    async def list_domains(self) -> list[DomainRecord]:
+        return await self._store.list_domains()
+
+    async def add_ban(
+        self,
+        scope: str,
+        value: str,
+        *,
+        match: str | None = None,
+        status: str | None = None,
+        reason: str = "",
+    ) -> Ban:
+        """Store a ban (normalised per SPEC). Raises BanError, ConflictError."""
+        ban = await self._store.add_ban(normalize_ban(scope, value, match, status, reason))
+        self._changed()
+        return ban
+
+    async def remove_ban(self, ban_id: int) -> bool:
+        removed = await self._store.remove_ban(ban_id)
+        self._changed()
+        return removed
+
+    async def list_bans(self) -> list[Ban]:
+        return await self._store.list_bans()

@@ -1,0 +1,236 @@
+"""Configuration: one source of truth for every component.
+
+Precedence, highest first: CLI flags, `EPHEMAIL_*` environment variables (and the
+seed systems' names, e.g. `SMTP_PORT`), a `.env` file, a TOML file (`--config`),
+built-in defaults. The defaults are the open development setup: accept any
+recipient, everything bound to 127.0.0.1, SQLite under `./data`.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ephemail.domain.address import AddressError, normalize_domain
+from ephemail.domain.policy import AcceptPolicy, parse_accept_policy
+
+MiB = 1024 * 1024
+
+
+def _aliases(name: str, *legacy: str) -> AliasChoices:
+    """Accept the field name (TOML, flags), EPHEMAIL_<NAME> and the seed names."""
+    return AliasChoices(name, f"EPHEMAIL_{name.upper()}", *legacy)
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    """Every setting of ephemail. See README "Configuration" for the table."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    # -- general --------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), validation_alias=_aliases("data_dir"))
+    database_url: str | None = Field(
+        None, validation_alias=_aliases("database_url", "DATABASE_URL")
+    )
+    hostname: str = Field(
+        default_factory=socket.gethostname, validation_alias=_aliases("hostname")
+    )
+    default_domain: str = Field(
+        "localhost", validation_alias=_aliases("default_domain", "DOMAIN_NAME")
+    )
+    accept_policy: str = Field("all", validation_alias=_aliases("accept_policy"))
+    reject_non_domain_emails: bool = Field(
+        False,
+        validation_alias=_aliases("reject_non_domain_emails", "REJECT_NON_DOMAIN_EMAILS"),
+    )
+    allow_substring_bans: bool = Field(True, validation_alias=_aliases("allow_substring_bans"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_aliases("log_level")
+    )
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_aliases("log_format"))
+
+    # -- SMTP -----------------------------------------------------------------
+    smtp_enabled: bool = Field(True, validation_alias=_aliases("smtp_enabled"))
+    smtp_bind: str = Field("127.0.0.1", validation_alias=_aliases("smtp_bind", "SMTP_BIND"))
+    smtp_port: int = Field(
+        2525,
+        ge=0,
+        le=65535,
+        validation_alias=_aliases("smtp_port", "SMTP_PORT", "SMTP_RECEIVE_PORT"),
+    )
+    smtp_banner: str = Field("ephemail", validation_alias=_aliases("smtp_banner"))
+    smtp_max_message_size: int = Field(
+        25 * MiB, ge=1024, validation_alias=_aliases("smtp_max_message_size")
+    )
+    smtp_max_recipients: int = Field(100, ge=1, validation_alias=_aliases("smtp_max_recipients"))
+    smtp_idle_timeout: float = Field(300, gt=0, validation_alias=_aliases("smtp_idle_timeout"))
+    smtp_session_timeout: float = Field(
+        1800, gt=0, validation_alias=_aliases("smtp_session_timeout")
+    )
+    smtp_max_connections: int = Field(500, ge=1, validation_alias=_aliases("smtp_max_connections"))
+    smtp_max_connections_per_ip: int = Field(
+        100, ge=1, validation_alias=_aliases("smtp_max_connections_per_ip")
+    )
+    smtp_connection_rate_per_ip: int = Field(
+        0,
+        ge=0,
+        description="New connections per IP per minute; 0 = unlimited.",
+        validation_alias=_aliases("smtp_connection_rate_per_ip"),
+    )
+    smtp_error_budget: int = Field(10, ge=1, validation_alias=_aliases("smtp_error_budget"))
+
+    # -- HTTP -----------------------------------------------------------------
+    http_enabled: bool = Field(True, validation_alias=_aliases("http_enabled"))
+    http_bind: str = Field("127.0.0.1", validation_alias=_aliases("http_bind", "API_BIND"))
+    http_port: int = Field(
+        8025, ge=0, le=65535, validation_alias=_aliases("http_port", "API_PORT")
+    )
+    page_size_max: int = Field(200, ge=1, validation_alias=_aliases("page_size_max"))
+
+    # -- later protocols (accepted and validated now; see README "Status") ----
+    imap_enabled: bool = Field(False, validation_alias=_aliases("imap_enabled", "IMAP_ENABLED"))
+    imap_bind: str = Field("127.0.0.1", validation_alias=_aliases("imap_bind", "IMAP_BIND"))
+    imap_port: int = Field(1143, ge=0, le=65535, validation_alias=_aliases("imap_port", "IMAP_PORT"))
+    mcp_enabled: bool = Field(False, validation_alias=_aliases("mcp_enabled", "MCP_ENABLED"))
+    smtp_ssl_enabled: bool = Field(
+        False, validation_alias=_aliases("smtp_ssl_enabled", "SMTP_SSL_ENABLED")
+    )
+    smtp_ssl_port: int = Field(
+        465, ge=0, le=65535, validation_alias=_aliases("smtp_ssl_port", "SMTP_SSL_PORT")
+    )
+    smtp_ssl_cert_path: Path | None = Field(
+        None, validation_alias=_aliases("smtp_ssl_cert_path", "SMTP_SSL_CERT_PATH")
+    )
+    smtp_ssl_key_path: Path | None = Field(
+        None, validation_alias=_aliases("smtp_ssl_key_path", "SMTP_SSL_KEY_PATH")
+    )
+
+    # -- storage --------------------------------------------------------------
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL", validation_alias=_aliases("sqlite_synchronous")
+    )
+    max_batch: int = Field(256, ge=1, le=10000, validation_alias=_aliases("max_batch"))
+    pg_writers: int = Field(4, ge=1, le=64, validation_alias=_aliases("pg_writers"))
+
+    # -- lifecycle ------------------------------------------------------------
+    retention_hours: float = Field(
+        24, ge=0, validation_alias=_aliases("retention_hours", "EMAIL_RETENTION_HOURS")
+    )
+    retention_interval: float = Field(60, gt=0, validation_alias=_aliases("retention_interval"))
+    policy_refresh_interval: float = Field(
+        60, gt=0, validation_alias=_aliases("policy_refresh_interval")
+    )
+    policy_poll_interval: float = Field(
+        2, gt=0, validation_alias=_aliases("policy_poll_interval")
+    )
+    heartbeat_url: str | None = Field(
+        None, validation_alias=_aliases("heartbeat_url", "HEARTBEAT_URL")
+    )
+    heartbeat_interval: float = Field(60, gt=0, validation_alias=_aliases("heartbeat_interval"))
+    heartbeat_timeout: float = Field(10, gt=0, validation_alias=_aliases("heartbeat_timeout"))
+    shutdown_grace: float = Field(10, ge=0, validation_alias=_aliases("shutdown_grace"))
+
+    @field_validator("default_domain")
+    @classmethod
+    def _domain_is_valid(cls, value: str) -> str:
+        try:
+            return normalize_domain(value)
+        except AddressError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _heartbeat_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_scheme(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("sqlite", "postgres://", "postgresql")):
+            raise ValueError("must be a sqlite:/// path or a postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _accept_policy_is_valid(self) -> Settings:
+        if self.reject_non_domain_emails and self.accept_policy == "all":
+            # dynip's REJECT_NON_DOMAIN_EMAILS: accept only DOMAIN_NAME (and its subdomains).
+            self.accept_policy = self.default_domain
+        try:
+            parse_accept_policy(self.accept_policy)
+        except AddressError as exc:
+            raise ValueError(f"accept_policy: {exc}") from exc
+        return self
+
+    @property
+    def accept(self) -> AcceptPolicy:
+        return parse_accept_policy(self.accept_policy)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy URL of the store (SQLite under data_dir by default)."""
+        if self.database_url is None:
+            return f"sqlite:///{(self.data_dir / 'ephemail.sqlite3').resolve()}"
+        return self.database_url
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _toml_path.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+# The TOML path is passed by `load_settings`; pydantic-settings builds sources per class.
+_toml_path: dict[str, Path | None] = {"path": None}
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from every source; raise ConfigError naming the bad setting."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    _toml_path["path"] = config_file
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            problems.append(f"{where}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
+    except ValueError as exc:  # e.g. a TOML syntax error
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+    finally:
+        _toml_path["path"] = None
