@@ -51,9 +51,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, validation_alias=_aliases("database_url", "DATABASE_URL")
     )
-    hostname: str = Field(
-        default_factory=socket.gethostname, validation_alias=_aliases("hostname")
-    )
+    hostname: str = Field(default_factory=socket.gethostname, validation_alias=_aliases("hostname"))
     default_domain: str = Field(
         "localhost", validation_alias=_aliases("default_domain", "DOMAIN_NAME")
     )
@@ -101,15 +99,15 @@ class Settings(BaseSettings):
     # -- HTTP -----------------------------------------------------------------
     http_enabled: bool = Field(True, validation_alias=_aliases("http_enabled"))
     http_bind: str = Field("127.0.0.1", validation_alias=_aliases("http_bind", "API_BIND"))
-    http_port: int = Field(
-        8025, ge=0, le=65535, validation_alias=_aliases("http_port", "API_PORT")
-    )
+    http_port: int = Field(8025, ge=0, le=65535, validation_alias=_aliases("http_port", "API_PORT"))
     page_size_max: int = Field(200, ge=1, validation_alias=_aliases("page_size_max"))
 
     # -- later protocols (accepted and validated now; see README "Status") ----
     imap_enabled: bool = Field(False, validation_alias=_aliases("imap_enabled", "IMAP_ENABLED"))
     imap_bind: str = Field("127.0.0.1", validation_alias=_aliases("imap_bind", "IMAP_BIND"))
-    imap_port: int = Field(1143, ge=0, le=65535, validation_alias=_aliases("imap_port", "IMAP_PORT"))
+    imap_port: int = Field(
+        1143, ge=0, le=65535, validation_alias=_aliases("imap_port", "IMAP_PORT")
+    )
     mcp_enabled: bool = Field(False, validation_alias=_aliases("mcp_enabled", "MCP_ENABLED"))
     smtp_ssl_enabled: bool = Field(
         False, validation_alias=_aliases("smtp_ssl_enabled", "SMTP_SSL_ENABLED")
@@ -139,9 +137,7 @@ class Settings(BaseSettings):
     policy_refresh_interval: float = Field(
         60, gt=0, validation_alias=_aliases("policy_refresh_interval")
     )
-    policy_poll_interval: float = Field(
-        2, gt=0, validation_alias=_aliases("policy_poll_interval")
-    )
+    policy_poll_interval: float = Field(2, gt=0, validation_alias=_aliases("policy_poll_interval"))
     heartbeat_url: str | None = Field(
         None, validation_alias=_aliases("heartbeat_url", "HEARTBEAT_URL")
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres

@@ -244,9 +244,9 @@ class BanSet:
 
     __slots__ = (
         "_address",
-        "_creation",
         "_allow_contains",
         "_bans",
+        "_creation",
         "_ip",
         "_recipient_domain",
         "_sender",

@@ -30,7 +30,5 @@ def new_id(now_ms: int | None = None) -> str:
 def is_valid_id(text: str) -> bool:
     """True when `text` has the shape of an id made by `new_id` (case-insensitive)."""
     return (
-        len(text) == ID_LENGTH
-        and text[0] in "01234567"
-        and all(c in _LOOKUP for c in text.upper())
+        len(text) == ID_LENGTH and text[0] in "01234567" and all(c in _LOOKUP for c in text.upper())
     )

@@ -9,9 +9,7 @@ class HttpxProbe:
     """GET requests for pings. No redirects followed; no body kept."""
 
     def __init__(self, user_agent: str = "ephemail") -> None:
-        self._client = httpx.AsyncClient(
-            follow_redirects=False, headers={"User-Agent": user_agent}
-        )
+        self._client = httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": user_agent})
 
     async def get(self, url: str, *, timeout: float) -> int:
         try:

@@ -1,85 +1,147 @@
-"""Engines for the two back-ends, with the settings each needs.
+"""Engines for the two back-ends, and how a transaction runs on each.
 
-SQLite: WAL, `busy_timeout`, `synchronous=FULL` by default (a 250 reply
-survives power loss, not only a crash), foreign keys on. Writes go through
-one connection (pool of 1) that begins with `BEGIN IMMEDIATE`, so writers
-queue in the pool instead of fighting over SQLite's lock; reads use their own
-pool and deferred transactions, which WAL lets run beside the writer.
-PostgreSQL: one asyncpg pool for both.
+Every store operation is a plain function over a synchronous SQLAlchemy Core
+`Connection`; the engine decides where it runs:
+
+- **SQLite**: the whole transaction runs in a thread (one writer thread with
+  one connection, a small pool of reader threads), so it costs one thread hop
+  per transaction. aiosqlite's model (one hop per driver call, each needing the
+  GIL back from a busy event loop) made a 20-message batch cost ~15 ms of CPU;
+  see docs/decisions/001. WAL lets readers run beside the writer;
+  `synchronous=FULL` by default (a 250 survives power loss, not only a crash);
+  writes begin with `BEGIN IMMEDIATE` so other processes (the CLI) queue on
+  `busy_timeout` instead of failing on a lock upgrade.
+- **PostgreSQL**: asyncpg through SQLAlchemy's asyncio extension; the same
+  function runs inside `AsyncConnection.run_sync`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import QueuePool
+
+T = TypeVar("T")
 
 
 class DatabaseUrlError(ValueError):
     """The database URL names no back-end we support."""
 
 
-@dataclass(frozen=True, slots=True)
-class Engines:
-    """The engines of one store: `write` for transactions that change data."""
-
+class Engines(Protocol):
     dialect: str
-    read: AsyncEngine
-    write: AsyncEngine
+
+    async def run_write(self, tx: Callable[[Connection], T]) -> T:
+        """Run `tx` in one write transaction; commit when it returns."""
+        ...
+
+    async def run_read(self, tx: Callable[[Connection], T]) -> T:
+        """Run `tx` in one read transaction."""
+        ...
+
+    async def dispose(self) -> None: ...
+
+
+class SqliteEngines:
+    """SQLite: transactions run whole in dedicated threads."""
+
+    dialect = "sqlite"
+
+    def __init__(self, url: URL, synchronous: str, readers: int = 4) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise DatabaseUrlError("sqlite_synchronous must be FULL or NORMAL")
+        database = url.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"check_same_thread": False}
+        self.write = create_engine(
+            url, poolclass=QueuePool, pool_size=1, max_overflow=0, connect_args=connect_args
+        )
+        self.read = create_engine(
+            url, poolclass=QueuePool, pool_size=readers, max_overflow=0, connect_args=connect_args
+        )
+        _configure(self.write, synchronous, begin="BEGIN IMMEDIATE")
+        _configure(self.read, synchronous, begin="BEGIN")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+
+    async def run_write(self, tx: Callable[[Connection], T]) -> T:
+        def work() -> T:
+            with self.write.begin() as conn:
+                return tx(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer, work)
+
+    async def run_read(self, tx: Callable[[Connection], T]) -> T:
+        def work() -> T:
+            with self.read.begin() as conn:
+                return tx(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, work)
 
     async def dispose(self) -> None:
-        await self.write.dispose()
-        if self.read is not self.write:
-            await self.read.dispose()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self.write.dispose)
+        await loop.run_in_executor(self._readers, self.read.dispose)
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
 
 
-def async_url(url: str) -> URL:
-    """Map a user-facing URL (sqlite:///x, postgres://...) to its async driver."""
+class PostgresEngines:
+    """PostgreSQL: one asyncpg pool; sync Core code runs through run_sync."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: URL, pool_size: int) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+
+    async def run_write(self, tx: Callable[[Connection], T]) -> T:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(tx)
+
+    async def run_read(self, tx: Callable[[Connection], T]) -> T:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(tx)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def parse_url(url: str) -> URL:
+    """Map a user-facing URL (sqlite:///x, postgres://...) to the driver we use."""
     try:
         parsed = make_url(url)
     except Exception as exc:
         raise DatabaseUrlError(f"cannot parse database URL: {exc}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite")
+        return parsed.set(drivername="sqlite+pysqlite")
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+asyncpg")
     raise DatabaseUrlError(f"unsupported database {backend!r}: use sqlite or postgresql")
 
 
-def create_engines(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> Engines:
+def create_engines(
+    url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10
+) -> SqliteEngines | PostgresEngines:
     """Build the engines for `url`; creates the SQLite file's directory."""
-    target = async_url(url)
+    target = parse_url(url)
     if target.get_backend_name() == "sqlite":
-        return _sqlite_engines(target, sqlite_synchronous)
-    engine = create_async_engine(
-        target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
-    return Engines("postgresql", engine, engine)
+        return SqliteEngines(target, sqlite_synchronous)
+    return PostgresEngines(target, pool_size)
 
 
-def _sqlite_engines(target: URL, synchronous: str) -> Engines:
-    if synchronous not in ("FULL", "NORMAL"):
-        raise DatabaseUrlError("sqlite_synchronous must be FULL or NORMAL")
-    database = target.database or ""
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    write = create_async_engine(target, poolclass=AsyncAdaptedQueuePool, pool_size=1,
-                                max_overflow=0, pool_timeout=60)
-    read = create_async_engine(target, poolclass=AsyncAdaptedQueuePool, pool_size=4,
-                               max_overflow=4)
-    _configure_sqlite(write, synchronous, begin="BEGIN IMMEDIATE")
-    _configure_sqlite(read, synchronous, begin="BEGIN")
-    return Engines("sqlite", read, write)
-
-
-def _configure_sqlite(engine: AsyncEngine, synchronous: str, *, begin: str) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure(engine: Engine, synchronous: str, *, begin: str) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own
         # implicit transactions do not start before SELECTs).
@@ -90,9 +152,8 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str, *, begin: str) -> N
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA temp_store=MEMORY")
-        cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin)

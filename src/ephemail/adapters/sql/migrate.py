@@ -39,12 +39,8 @@ async def upgrade(engines: Engines) -> tuple[str | None, str | None]:
         after = MigrationContext.configure(connection).get_current_revision()
         return before, after
 
-    async with engines.write.begin() as connection:
-        return await connection.run_sync(run)
+    return await engines.run_write(run)
 
 
 async def current_revision(engines: Engines) -> str | None:
-    async with engines.read.connect() as connection:
-        return await connection.run_sync(
-            lambda c: MigrationContext.configure(c).get_current_revision()
-        )
+    return await engines.run_read(lambda c: MigrationContext.configure(c).get_current_revision())

@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, and_, case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import Insert
 
 from ephemail.adapters.sql import tables as t
 from ephemail.adapters.sql.engine import Engines
@@ -37,6 +35,8 @@ from ephemail.domain.messages import (
     Page,
 )
 from ephemail.ports import ConflictError, Delivery, StoreError
+
+T = TypeVar("T")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -89,39 +89,34 @@ class SqlStore:
         await self._engines.dispose()
 
     # -- plumbing -------------------------------------------------------------
-    def _insert(self, table: Any) -> Insert:
+    def _insert(self, table: Any) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(table) if self._pg else sqlite.insert(table)
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
+    async def _write(self, tx: Callable[[Connection], T]) -> T:
+        """Run `tx` in one write transaction (committed when it returns)."""
         try:
-            async with self._engines.write.begin() as conn:
-                yield conn
-        except (IntegrityError, ConflictError):
+            return await self._engines.run_write(tx)
+        except IntegrityError:
             raise
         except (DBAPIError, SQLAlchemyError, OSError) as exc:
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
+    async def _read(self, tx: Callable[[Connection], T]) -> T:
+        """Run `tx` in one read-only transaction."""
         try:
-            async with self._engines.read.connect() as conn:
-                yield conn
+            return await self._engines.run_read(tx)
         except (DBAPIError, SQLAlchemyError, OSError) as exc:
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
 
     async def ping(self) -> None:
-        async with self._read() as conn:
-            await conn.execute(select(1))
+        await self._read(lambda conn: conn.execute(select(1)).scalar())
 
-    async def _add_events(
-        self, conn: AsyncConnection, pending: list[dict[str, Any]]
-    ) -> list[Event]:
+    def _add_events(self, conn: Connection, pending: list[dict[str, Any]]) -> list[Event]:
         """Insert event rows (in the caller's transaction) and return them with ids."""
         if not pending:
             return []
         rows = [{**p, "data": json.dumps(p["data"])} for p in pending]
-        result = await conn.execute(
+        result = conn.execute(
             t.events.insert().returning(t.events.c.id, sort_by_parameter_order=True), rows
         )
         ids = [r[0] for r in result]
@@ -139,12 +134,9 @@ class SqlStore:
 
     # -- ingest ---------------------------------------------------------------
     async def write_deliveries(self, deliveries: Sequence[Delivery]) -> list[Event]:
-        async with self._write() as conn:
-            return await self._write_deliveries(conn, deliveries)
+        return await self._write(lambda conn: self._write_deliveries(conn, deliveries))
 
-    async def _write_deliveries(
-        self, conn: AsyncConnection, deliveries: Sequence[Delivery]
-    ) -> list[Event]:
+    def _write_deliveries(self, conn: Connection, deliveries: Sequence[Delivery]) -> list[Event]:
         now = _now()
         pending_events: list[dict[str, Any]] = []
         per_folder: Counter[str] = Counter()
@@ -154,11 +146,11 @@ class SqlStore:
         addresses = sorted(per_folder)
 
         # 1. Mailboxes (and their INBOX) that exist already.
-        inbox = await self._inboxes(conn, addresses)
+        inbox = self._inboxes(conn, addresses)
         missing = [a for a in addresses if a not in inbox]
         new_next_uid: dict[str, int] = {}
         if missing:
-            created = await conn.execute(
+            created = conn.execute(
                 self._insert(t.mailboxes)
                 .on_conflict_do_nothing(index_elements=["address"])
                 .returning(t.mailboxes.c.id, t.mailboxes.c.address),
@@ -176,7 +168,7 @@ class SqlStore:
             if created_ids:
                 uidvalidity = int(time.time()) & 0xFFFFFFFF
                 # A new INBOX gets its UIDs here, so it needs no UPDATE below.
-                await conn.execute(
+                conn.execute(
                     t.folders.insert(),
                     [
                         {
@@ -202,21 +194,21 @@ class SqlStore:
                             "created_at": now,
                         }
                     )
-            inbox.update(await self._inboxes(conn, missing))
+            inbox.update(self._inboxes(conn, missing))
 
         # 2. Reserve UIDs in existing INBOXes with one UPDATE ... RETURNING.
         existing = {a: inbox[a] for a in addresses if a not in new_next_uid}
         if existing:
             folder_ids = sorted(fid for _, fid in existing.values())
             if self._pg:  # lock in id order so concurrent writers cannot deadlock
-                await conn.execute(
+                conn.execute(
                     select(t.folders.c.id)
                     .where(t.folders.c.id.in_(folder_ids))
                     .order_by(t.folders.c.id)
                     .with_for_update()
                 )
             increments = {fid: per_folder[a] for a, (_, fid) in existing.items()}
-            result = await conn.execute(
+            result = conn.execute(
                 update(t.folders)
                 .where(t.folders.c.id.in_(folder_ids))
                 .values(next_uid=t.folders.c.next_uid + case(increments, value=t.folders.c.id))
@@ -230,7 +222,7 @@ class SqlStore:
         contents: dict[str, Delivery] = {}
         for d in deliveries:
             contents.setdefault(d.sha256, d)
-        await conn.execute(
+        conn.execute(
             self._insert(t.message_contents).on_conflict_do_nothing(index_elements=["sha256"]),
             [self._content_row(d, now) for d in contents.values()],
         )
@@ -274,16 +266,14 @@ class SqlStore:
                         "created_at": now,
                     }
                 )
-        await conn.execute(t.messages.insert(), message_rows)
-        return await self._add_events(conn, pending_events)
+        conn.execute(t.messages.insert(), message_rows)
+        return self._add_events(conn, pending_events)
 
-    async def _inboxes(
-        self, conn: AsyncConnection, addresses: Sequence[str]
-    ) -> dict[str, tuple[int, int]]:
+    def _inboxes(self, conn: Connection, addresses: Sequence[str]) -> dict[str, tuple[int, int]]:
         """address -> (mailbox id, INBOX folder id) for those that exist."""
         if not addresses:
             return {}
-        rows = await conn.execute(
+        rows = conn.execute(
             select(t.mailboxes.c.address, t.mailboxes.c.id, t.folders.c.id.label("folder_id"))
             .join(
                 t.folders,
@@ -317,22 +307,23 @@ class SqlStore:
         }
 
     # -- policy data ----------------------------------------------------------
-    async def _bump_policy(self, conn: AsyncConnection) -> None:
-        await conn.execute(
+    def _bump_policy(self, conn: Connection) -> None:
+        conn.execute(
             update(t.policy_state)
             .where(t.policy_state.c.id == 1)
             .values(revision=t.policy_state.c.revision + 1)
         )
 
     async def policy_revision(self) -> int:
-        async with self._read() as conn:
-            value = await conn.scalar(
+        value = await self._read(
+            lambda conn: conn.scalar(
                 select(t.policy_state.c.revision).where(t.policy_state.c.id == 1)
             )
+        )
         return int(value or 0)
 
     @staticmethod
-    def _domain(row: Row[Any]) -> DomainRecord:
+    def _domain(row: Any) -> DomainRecord:
         created = _utc(row.created_at)
         assert created is not None
         return DomainRecord(
@@ -346,42 +337,45 @@ class SqlStore:
         )
 
     async def list_domains(self) -> list[DomainRecord]:
-        async with self._read() as conn:
-            rows = await conn.execute(select(t.domains).order_by(t.domains.c.name))
-            return [self._domain(r) for r in rows]
+        rows = await self._read(
+            lambda conn: conn.execute(select(t.domains).order_by(t.domains.c.name)).all()
+        )
+        return [self._domain(r) for r in rows]
 
     async def add_domain(
         self, name: str, *, active: bool, shared: bool, retention_hours: float | None
     ) -> DomainRecord:
+        def tx(conn: Connection) -> DomainRecord:
+            row = conn.execute(
+                t.domains.insert()
+                .values(
+                    name=name,
+                    active=active,
+                    shared=shared,
+                    retention_hours=retention_hours,
+                    created_at=_now(),
+                )
+                .returning(*t.domains.c)
+            ).one()
+            self._bump_policy(conn)
+            return self._domain(row)
+
         try:
-            async with self._write() as conn:
-                row = (
-                    await conn.execute(
-                        t.domains.insert()
-                        .values(
-                            name=name,
-                            active=active,
-                            shared=shared,
-                            retention_hours=retention_hours,
-                            created_at=_now(),
-                        )
-                        .returning(*t.domains.c)
-                    )
-                ).one()
-                await self._bump_policy(conn)
-                return self._domain(row)
+            return await self._write(tx)
         except IntegrityError as exc:
             raise ConflictError(f"domain {name} exists already") from exc
 
     async def remove_domain(self, name: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(delete(t.domains).where(t.domains.c.name == name))
+        def tx(conn: Connection) -> bool:
+            result = conn.execute(delete(t.domains).where(t.domains.c.name == name))
             if result.rowcount:
-                await self._bump_policy(conn)
+                self._bump_policy(conn)
             return bool(result.rowcount)
 
+        return await self._write(tx)
+
     @staticmethod
-    def _ban(row: Row[Any]) -> Ban:
+    def _ban(row: Any) -> Ban:
         return Ban(
             scope=BanScope(row.scope),
             match=BanMatch(row.match),
@@ -393,47 +387,51 @@ class SqlStore:
         )
 
     async def list_bans(self) -> list[Ban]:
-        async with self._read() as conn:
-            rows = await conn.execute(select(t.bans).order_by(t.bans.c.id))
-            return [self._ban(r) for r in rows]
+        rows = await self._read(
+            lambda conn: conn.execute(select(t.bans).order_by(t.bans.c.id)).all()
+        )
+        return [self._ban(r) for r in rows]
 
     async def add_ban(self, ban: Ban) -> Ban:
+        def tx(conn: Connection) -> Ban:
+            row = conn.execute(
+                t.bans.insert()
+                .values(
+                    scope=ban.scope.value,
+                    match=ban.match.value,
+                    value=ban.value,
+                    status=ban.status.value,
+                    reason=ban.reason,
+                    created_at=_now(),
+                )
+                .returning(*t.bans.c)
+            ).one()
+            self._bump_policy(conn)
+            return self._ban(row)
+
         try:
-            async with self._write() as conn:
-                row = (
-                    await conn.execute(
-                        t.bans.insert()
-                        .values(
-                            scope=ban.scope.value,
-                            match=ban.match.value,
-                            value=ban.value,
-                            status=ban.status.value,
-                            reason=ban.reason,
-                            created_at=_now(),
-                        )
-                        .returning(*t.bans.c)
-                    )
-                ).one()
-                await self._bump_policy(conn)
-                return self._ban(row)
+            return await self._write(tx)
         except IntegrityError as exc:
             raise ConflictError(
                 f"a {ban.match.value} {ban.scope.value} ban on {ban.value!r} exists already"
             ) from exc
 
     async def remove_ban(self, ban_id: int) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(delete(t.bans).where(t.bans.c.id == ban_id))
+        def tx(conn: Connection) -> bool:
+            result = conn.execute(delete(t.bans).where(t.bans.c.id == ban_id))
             if result.rowcount:
-                await self._bump_policy(conn)
+                self._bump_policy(conn)
             return bool(result.rowcount)
+
+        return await self._write(tx)
 
     # -- reading --------------------------------------------------------------
     async def get_mailbox(self, address: str) -> Mailbox | None:
-        async with self._read() as conn:
-            row = (
-                await conn.execute(select(t.mailboxes).where(t.mailboxes.c.address == address))
+        row = await self._read(
+            lambda conn: conn.execute(
+                select(t.mailboxes).where(t.mailboxes.c.address == address)
             ).first()
+        )
         if row is None:
             return None
         created = _utc(row.created_at)
@@ -460,7 +458,7 @@ class SqlStore:
     )
 
     @staticmethod
-    def _summary(row: Row[Any]) -> MessageSummary:
+    def _summary(row: Any) -> MessageSummary:
         received = _utc(row.received_at)
         assert received is not None
         return MessageSummary(
@@ -495,8 +493,9 @@ class SqlStore:
     ) -> Page:
         if cursor is not None and not is_valid_id(cursor):
             raise ValueError("invalid cursor")
-        async with self._read() as conn:
-            folder_id = await conn.scalar(
+
+        def tx(conn: Connection) -> Page:
+            folder_id = conn.scalar(
                 select(t.folders.c.id)
                 .join(t.mailboxes, t.mailboxes.c.id == t.folders.c.mailbox_id)
                 .where(t.mailboxes.c.address == address, t.folders.c.name == folder)
@@ -512,40 +511,39 @@ class SqlStore:
             )
             if cursor is not None:
                 query = query.where(t.messages.c.id < cursor.upper())
-            rows = (await conn.execute(query)).all()
-            counts = (
-                await conn.execute(
-                    select(
-                        func.count(),
-                        func.coalesce(func.sum(case((t.messages.c.seen.is_(False), 1), else_=0)), 0),
-                    ).where(t.messages.c.folder_id == folder_id)
+            rows = conn.execute(query).all()
+            unseen = func.sum(case((t.messages.c.seen.is_(False), 1), else_=0))
+            total, unread = conn.execute(
+                select(func.count(), func.coalesce(unseen, 0)).where(
+                    t.messages.c.folder_id == folder_id
                 )
             ).one()
-        items = [self._summary(r) for r in rows[:limit]]
-        next_cursor = items[-1].id if len(rows) > limit and items else None
-        return Page(items=items, next_cursor=next_cursor, total=counts[0], unread=int(counts[1]))
+            items = [self._summary(r) for r in rows[:limit]]
+            next_cursor = items[-1].id if len(rows) > limit and items else None
+            return Page(items=items, next_cursor=next_cursor, total=total, unread=int(unread))
+
+        return await self._read(tx)
 
     async def get_message(self, message_id: str) -> MessageDetail | None:
         if not is_valid_id(message_id):
             return None
-        async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        *self._SUMMARY_COLUMNS,
-                        t.messages.c.sha256,
-                        t.messages.c.queue_id,
-                        t.message_contents.c.reply_to,
-                        t.message_contents.c.message_id_header,
-                        t.message_contents.c.text_body,
-                        t.message_contents.c.html_body,
-                        t.message_contents.c.attachments,
-                        t.message_contents.c.headers,
-                    )
-                    .select_from(self._joined())
-                    .where(t.messages.c.id == message_id.upper())
+        row = await self._read(
+            lambda conn: conn.execute(
+                select(
+                    *self._SUMMARY_COLUMNS,
+                    t.messages.c.sha256,
+                    t.messages.c.queue_id,
+                    t.message_contents.c.reply_to,
+                    t.message_contents.c.message_id_header,
+                    t.message_contents.c.text_body,
+                    t.message_contents.c.html_body,
+                    t.message_contents.c.attachments,
+                    t.message_contents.c.headers,
                 )
+                .select_from(self._joined())
+                .where(t.messages.c.id == message_id.upper())
             ).first()
+        )
         if row is None:
             return None
         return MessageDetail(
@@ -563,17 +561,20 @@ class SqlStore:
     async def get_raw(self, message_id: str) -> bytes | None:
         if not is_valid_id(message_id):
             return None
-        async with self._read() as conn:
-            raw = await conn.scalar(
+        raw = await self._read(
+            lambda conn: conn.scalar(
                 select(t.message_contents.c.raw)
                 .join(t.messages, t.messages.c.sha256 == t.message_contents.c.sha256)
                 .where(t.messages.c.id == message_id.upper())
             )
+        )
         return bytes(raw) if raw is not None else None
 
     async def count_messages(self) -> int:
-        async with self._read() as conn:
-            return int(await conn.scalar(select(func.count()).select_from(t.messages)) or 0)
+        value = await self._read(
+            lambda conn: conn.scalar(select(func.count()).select_from(t.messages))
+        )
+        return int(value or 0)
 
     # -- lifecycle ------------------------------------------------------------
     async def delete_messages(
@@ -582,31 +583,28 @@ class SqlStore:
         ids = [m.upper() for m in message_ids if is_valid_id(m)]
         if not ids:
             return []
-        async with self._write() as conn:
-            return await self._delete(conn, ids, reason)
+        return await self._write(lambda conn: self._delete(conn, ids, reason))
 
     async def delete_expired(self, now: datetime, limit: int) -> list[Event]:
-        async with self._write() as conn:
+        def tx(conn: Connection) -> list[Event]:
             ids = list(
-                (
-                    await conn.scalars(
-                        select(t.messages.c.id)
-                        .where(t.messages.c.expires_at.is_not(None), t.messages.c.expires_at <= now)
-                        .order_by(t.messages.c.expires_at)
-                        .limit(limit)
-                    )
+                conn.scalars(
+                    select(t.messages.c.id)
+                    .where(t.messages.c.expires_at.is_not(None), t.messages.c.expires_at <= now)
+                    .order_by(t.messages.c.expires_at)
+                    .limit(limit)
                 ).all()
             )
-            if not ids:
-                return []
-            return await self._delete(conn, ids, DeletionReason.RETENTION)
+            return self._delete(conn, ids, DeletionReason.RETENTION) if ids else []
 
-    async def _delete(
-        self, conn: AsyncConnection, ids: list[str], reason: DeletionReason
-    ) -> list[Event]:
+        return await self._write(tx)
+
+    def _delete(self, conn: Connection, ids: list[str], reason: DeletionReason) -> list[Event]:
         rows = (
-            await conn.execute(
-                select(t.messages.c.id, t.messages.c.sha256, t.messages.c.uid, t.mailboxes.c.address)
+            conn.execute(
+                select(
+                    t.messages.c.id, t.messages.c.sha256, t.messages.c.uid, t.mailboxes.c.address
+                )
                 .join(t.mailboxes, t.mailboxes.c.id == t.messages.c.mailbox_id)
                 .where(t.messages.c.id.in_(ids))
             )
@@ -614,18 +612,18 @@ class SqlStore:
         if not rows:
             return []
         found = [r.id for r in rows]
-        await conn.execute(delete(t.messages).where(t.messages.c.id.in_(found)))
+        conn.execute(delete(t.messages).where(t.messages.c.id.in_(found)))
         # Drop raw bytes nobody refers to any more.
         hashes = sorted({r.sha256 for r in rows})
         still_used = select(t.messages.c.sha256).where(t.messages.c.sha256.in_(hashes))
-        await conn.execute(
+        conn.execute(
             delete(t.message_contents).where(
                 t.message_contents.c.sha256.in_(hashes),
                 t.message_contents.c.sha256.not_in(still_used),
             )
         )
         now = _now()
-        return await self._add_events(
+        return self._add_events(
             conn,
             [
                 {
@@ -640,18 +638,22 @@ class SqlStore:
         )
 
     async def events_after(self, after_id: int, limit: int) -> list[Event]:
-        async with self._read() as conn:
-            rows = await conn.execute(
-                select(t.events).where(t.events.c.id > after_id).order_by(t.events.c.id).limit(limit)
+        rows = await self._read(
+            lambda conn: conn.execute(
+                select(t.events)
+                .where(t.events.c.id > after_id)
+                .order_by(t.events.c.id)
+                .limit(limit)
+            ).all()
+        )
+        return [
+            Event(
+                id=r.id,
+                type=EventType(r.type),
+                mailbox=r.mailbox,
+                message_id=r.message_id,
+                created_at=_utc(r.created_at) or _now(),
+                data=json.loads(r.data),
             )
-            return [
-                Event(
-                    id=r.id,
-                    type=EventType(r.type),
-                    mailbox=r.mailbox,
-                    message_id=r.message_id,
-                    created_at=_utc(r.created_at) or _now(),
-                    data=json.loads(r.data),
-                )
-                for r in rows
-            ]
+            for r in rows
+        ]

@@ -120,9 +120,7 @@ def upgrade() -> None:
         sa.Column(
             "sha256",
             sa.String(64),
-            sa.ForeignKey(
-                "message_contents.sha256", name="fk_messages_sha256_message_contents"
-            ),
+            sa.ForeignKey("message_contents.sha256", name="fk_messages_sha256_message_contents"),
             nullable=False,
         ),
         sa.Column("queue_id", sa.String(26), nullable=False),

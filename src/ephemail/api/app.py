@@ -1,0 +1,45 @@
+"""The FastAPI application: routes, JSON errors, health endpoints, OpenAPI at /api/docs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from ephemail import __version__
+from ephemail.api.errors import install_error_handlers
+from ephemail.api.v1 import build_router
+from ephemail.services.mailboxes import MailboxService
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
+
+
+def create_api(mailboxes: MailboxService, readiness: ReadinessCheck) -> FastAPI:
+    """Build the HTTP application over the services (wired by ephemail.app)."""
+    api = FastAPI(
+        title="ephemail",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    install_error_handlers(api)
+    api.include_router(build_router(mailboxes))
+
+    @api.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @api.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """Readiness: the store answers and every enabled listener is up."""
+        checks = await readiness()
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    return api

@@ -1,0 +1,231 @@
+"""Composition root: reads Settings, builds adapters and services, runs the servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from ephemail.adapters.events.memory import InProcessEventBus
+from ephemail.adapters.http.client import HttpxProbe
+from ephemail.adapters.sql.engine import DatabaseUrlError, create_engines
+from ephemail.adapters.sql.migrate import upgrade
+from ephemail.adapters.sql.store import SqlStore
+from ephemail.api.app import create_api
+from ephemail.api.server import HttpServer
+from ephemail.mime.summary import parse_summary
+from ephemail.protocols.smtp.server import SmtpConfig, SmtpServer
+from ephemail.services.access import AccessPolicy
+from ephemail.services.admin import PolicyAdmin
+from ephemail.services.clock import SystemClock
+from ephemail.services.connections import ConnectionGate
+from ephemail.services.ingest import IngestService
+from ephemail.services.lifecycle import Heartbeat, RetentionSweeper
+from ephemail.services.mailboxes import MailboxService
+from ephemail.services.policy import PolicyService
+from ephemail.settings import Settings
+
+log = logging.getLogger("ephemail")
+
+__all__ = ["Application", "DatabaseUrlError", "open_store", "upgrade_database"]
+
+
+async def upgrade_database(settings: Settings) -> tuple[str | None, str | None]:
+    """Apply pending migrations; return the (before, after) revisions."""
+    engines = create_engines(settings.effective_database_url)
+    try:
+        return await upgrade(engines)
+    finally:
+        await engines.dispose()
+
+
+async def open_store(settings: Settings) -> SqlStore:
+    """Connect to the configured store and bring its schema up to date."""
+    engines = create_engines(
+        settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
+    try:
+        before, after = await upgrade(engines)
+    except Exception:
+        await engines.dispose()
+        raise
+    if before != after:
+        log.info("database schema upgraded from %s to %s", before or "empty", after)
+    return SqlStore(engines, writers=settings.pg_writers)
+
+
+class Application:
+    """Everything `ephemail serve` runs, in one asyncio loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clock = SystemClock()
+        self.bus = InProcessEventBus()
+        self.smtp_port = 0
+        self.http_port = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._smtp: SmtpServer | None = None
+        self._http: HttpServer | None = None
+        self._probe: HttpxProbe | None = None
+        self._store: SqlStore | None = None
+        self._policy: PolicyService | None = None
+        self._ingest: IngestService | None = None
+        self._stopping = asyncio.Event()
+
+    # The services exist once `start` has built them.
+    @property
+    def store(self) -> SqlStore:
+        assert self._store is not None, "Application not started"
+        return self._store
+
+    @property
+    def policy(self) -> PolicyService:
+        assert self._policy is not None, "Application not started"
+        return self._policy
+
+    @property
+    def ingest(self) -> IngestService:
+        assert self._ingest is not None, "Application not started"
+        return self._ingest
+
+    async def start(self) -> None:
+        """Start everything; on failure, undo what was started and re-raise."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        s = self.settings
+        self._store = await open_store(s)
+        self._policy = PolicyService(
+            self.store,
+            accept=s.accept,
+            allow_contains=s.allow_substring_bans,
+            refresh_interval=s.policy_refresh_interval,
+            poll_interval=s.policy_poll_interval,
+        )
+        await self.policy.start()
+        self.policy_admin = PolicyAdmin(self.store, self.policy)
+        default_retention = s.retention_hours or None
+
+        def retention_for(domain: str) -> float | None:
+            override = self.policy.retention_hours_for(domain)
+            return override if override is not None else default_retention
+
+        self._ingest = IngestService(
+            self.store,
+            self.bus,
+            self.clock,
+            parse=parse_summary,
+            retention_hours_for=retention_for,
+            max_batch=s.max_batch,
+        )
+        self.ingest.start()
+        self.mailboxes = MailboxService(
+            self.store,
+            self.bus,
+            self.policy,
+            access=AccessPolicy(public_read=True),
+            default_domain=s.default_domain,
+            page_size_max=s.page_size_max,
+        )
+        self.retention = RetentionSweeper(
+            self.store, self.bus, self.clock, interval=s.retention_interval
+        )
+        self._tasks.append(asyncio.create_task(self.retention.run(), name="retention"))
+        if s.heartbeat_url:
+            self._probe = HttpxProbe(user_agent="ephemail-heartbeat")
+            heartbeat = Heartbeat(
+                self._probe,
+                s.heartbeat_url,
+                interval=s.heartbeat_interval,
+                timeout=s.heartbeat_timeout,
+            )
+            self._tasks.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
+        if s.http_enabled:
+            self._http = HttpServer(create_api(self.mailboxes, self.readiness))
+            self.http_port = await self._http.start(s.http_bind, s.http_port)
+            log.info("HTTP listening on %s:%d", s.http_bind, self.http_port)
+        if s.smtp_enabled:
+            self._smtp = SmtpServer(
+                SmtpConfig(
+                    hostname=s.hostname,
+                    banner=s.smtp_banner,
+                    default_domain=s.default_domain,
+                    max_message_size=s.smtp_max_message_size,
+                    max_recipients=s.smtp_max_recipients,
+                    idle_timeout=s.smtp_idle_timeout,
+                    session_timeout=s.smtp_session_timeout,
+                    error_budget=s.smtp_error_budget,
+                ),
+                gate=ConnectionGate(
+                    max_connections=s.smtp_max_connections,
+                    max_per_ip=s.smtp_max_connections_per_ip,
+                    rate_per_minute=s.smtp_connection_rate_per_ip,
+                ),
+                policy=self.policy,
+                ingest=self.ingest,
+            )
+            self.smtp_port = await self._smtp.start(s.smtp_bind, s.smtp_port)
+        for name, enabled in (
+            ("IMAP", s.imap_enabled),
+            ("MCP", s.mcp_enabled),
+            ("SMTPS", s.smtp_ssl_enabled),
+        ):
+            if enabled:
+                log.warning("%s is not available in this version yet; setting ignored", name)
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await self.store.ping()
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"error: {type(exc).__name__}"
+        if self.settings.smtp_enabled:
+            checks["smtp"] = "ok" if self._smtp is not None and self.smtp_port else "starting"
+        if self._stopping.is_set():
+            checks["lifecycle"] = "stopping"
+        return checks
+
+    async def stop(self) -> None:
+        """Stop accepting, finish in-flight SMTP transactions, then close everything."""
+        self._stopping.set()
+        if self._smtp is not None:
+            await self._smtp.stop(self.settings.shutdown_grace)
+            self._smtp = None
+        if self._http is not None:
+            await self._http.stop()
+            self._http = None
+        if self._ingest is not None:
+            await self._ingest.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._policy is not None:
+            await self._policy.close()
+        if self._probe is not None:
+            await self._probe.close()
+            self._probe = None
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, done.set)
+        await self.start()
+        log.info("ephemail ready (SMTP %d, HTTP %d)", self.smtp_port, self.http_port)
+        try:
+            await done.wait()
+            log.info("shutting down")
+        finally:
+            await self.stop()

@@ -1,0 +1,80 @@
+"""In-process event bus (bounded, drops slow readers) and the connection gate."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from ephemail.adapters.events.memory import InProcessEventBus, SubscriberDropped
+from ephemail.domain.events import Event, EventType
+from ephemail.services.connections import Admission, ConnectionGate
+
+
+def _event(i: int) -> Event:
+    return Event(i, EventType.MESSAGE_RECEIVED, "a@x.test", None, datetime.now(UTC))
+
+
+async def test_subscribers_get_every_event_in_order() -> None:
+    bus = InProcessEventBus()
+    sub = bus.subscribe()
+    bus.publish([_event(1), _event(2)])
+    bus.publish([_event(3)])
+    sub.close()
+    assert [e.id async for e in sub] == [1, 2, 3]
+    assert bus.subscriber_count == 0
+
+
+async def test_a_slow_subscriber_is_dropped_without_blocking_publish() -> None:
+    bus = InProcessEventBus()
+    slow = bus.subscribe(max_queue=3)
+    fast = bus.subscribe(max_queue=100)
+    bus.publish([_event(i) for i in range(10)])  # returns at once
+    assert bus.subscriber_count == 1
+    with pytest.raises(SubscriberDropped):
+        async for _ in slow:
+            pass
+    fast.close()
+    assert len([e async for e in fast]) == 10
+
+
+async def test_waiting_reader_wakes_on_publish() -> None:
+    bus = InProcessEventBus()
+    sub = bus.subscribe()
+
+    async def first() -> int:
+        async for event in sub:
+            return event.id
+        return -1
+
+    task = asyncio.create_task(first())
+    await asyncio.sleep(0.01)
+    bus.publish([_event(7)])
+    assert await asyncio.wait_for(task, 1) == 7
+
+
+def test_gate_caps_total_and_per_ip_and_releases() -> None:
+    gate = ConnectionGate(max_connections=3, max_per_ip=2)
+    assert gate.admit("1.1.1.1") is Admission.OK
+    assert gate.admit("1.1.1.1") is Admission.OK
+    assert gate.admit("1.1.1.1") is Admission.TOO_MANY_FROM_IP
+    assert gate.admit("2.2.2.2") is Admission.OK
+    assert gate.admit("3.3.3.3") is Admission.SERVER_FULL
+    gate.release("1.1.1.1")
+    assert gate.admit("3.3.3.3") is Admission.OK
+    assert gate.active == 3
+
+
+def test_gate_rate_limits_per_ip_per_minute() -> None:
+    now = [0.0]
+    gate = ConnectionGate(
+        max_connections=100, max_per_ip=100, rate_per_minute=2, monotonic=lambda: now[0]
+    )
+    for _ in range(2):
+        assert gate.admit("9.9.9.9") is Admission.OK
+        gate.release("9.9.9.9")
+    assert gate.admit("9.9.9.9") is Admission.RATE_LIMITED
+    assert gate.admit("8.8.8.8") is Admission.OK
+    now[0] = 61.0
+    assert gate.admit("9.9.9.9") is Admission.OK
