@@ -13,12 +13,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import Table, and_, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from ephemail.adapters.sql import tables as t
+from ephemail.adapters.sql.bulk import BulkInsert
 from ephemail.adapters.sql.engine import Engines
 from ephemail.domain.address import domain_of
 from ephemail.domain.bans import Ban, BanMatch, BanScope, BanStatus
@@ -37,6 +38,17 @@ from ephemail.domain.messages import (
 from ephemail.ports import ConflictError, Delivery, StoreError
 
 T = TypeVar("T")
+
+
+def _insert_ignoring_duplicates(table: Table, dialect: Any) -> Any:
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=[table.primary_key.columns[0]])
+
+
+# The three inserts of every delivery (see bulk.py for why they bypass Core's executemany).
+_INSERT_CONTENTS = BulkInsert(t.message_contents, _insert_ignoring_duplicates)
+_INSERT_MESSAGES = BulkInsert(t.messages)
+_INSERT_EVENTS = BulkInsert(t.events)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -115,11 +127,14 @@ class SqlStore:
         """Insert event rows (in the caller's transaction) and return them with ids."""
         if not pending:
             return []
-        rows = [{**p, "data": json.dumps(p["data"])} for p in pending]
-        result = conn.execute(
-            t.events.insert().returning(t.events.c.id, sort_by_parameter_order=True), rows
+        ids = self._allocate_event_ids(conn, len(pending))
+        _INSERT_EVENTS.execute(
+            conn,
+            [
+                {**p, "id": i, "data": json.dumps(p["data"])}
+                for i, p in zip(ids, pending, strict=True)
+            ],
         )
-        ids = [r[0] for r in result]
         return [
             Event(
                 id=i,
@@ -131,6 +146,28 @@ class SqlStore:
             )
             for i, p in zip(ids, pending, strict=True)
         ]
+
+    def _allocate_event_ids(self, conn: Connection, count: int) -> list[int]:
+        """Reserve `count` increasing event ids in this transaction.
+
+        PostgreSQL: from the column's sequence. SQLite: after the AUTOINCREMENT
+        high-water mark in sqlite_sequence (the write lock is ours, and explicit
+        ids advance the mark, so ids are never reused even after deletions).
+        """
+        if self._pg:
+            rows = conn.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('events', 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": count},
+            )
+            return sorted(int(r[0]) for r in rows)
+        high = conn.exec_driver_sql(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+        ).scalar()
+        start = int(high or 0) + 1
+        return list(range(start, start + count))
 
     # -- ingest ---------------------------------------------------------------
     async def write_deliveries(self, deliveries: Sequence[Delivery]) -> list[Event]:
@@ -222,10 +259,7 @@ class SqlStore:
         contents: dict[str, Delivery] = {}
         for d in deliveries:
             contents.setdefault(d.sha256, d)
-        conn.execute(
-            self._insert(t.message_contents).on_conflict_do_nothing(index_elements=["sha256"]),
-            [self._content_row(d, now) for d in contents.values()],
-        )
+        _INSERT_CONTENTS.execute(conn, [self._content_row(d, now) for d in contents.values()])
 
         # 4. One message row per recipient, then its event.
         message_rows = []
@@ -266,7 +300,7 @@ class SqlStore:
                         "created_at": now,
                     }
                 )
-        conn.execute(t.messages.insert(), message_rows)
+        _INSERT_MESSAGES.execute(conn, message_rows)
         return self._add_events(conn, pending_events)
 
     def _inboxes(self, conn: Connection, addresses: Sequence[str]) -> dict[str, tuple[int, int]]:
