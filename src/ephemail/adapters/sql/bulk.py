@@ -40,11 +40,12 @@ class BulkInsert:
         order = list(compiled.positiontup or ())
         if sorted(order) != sorted(names):
             raise RuntimeError(f"unexpected parameters for {self._table.name}: {order}")
-        processors = [
+        processors: list[Processor] = [
             dialect.type_descriptor(self._table.c[name].type).bind_processor(dialect)
             for name in order
         ]
-        prepared = (compiled.string, itemgetter(*order), processors)
+        getter: Callable[[Mapping[str, Any]], Any] = itemgetter(*order)
+        prepared = (compiled.string, getter, processors)
         self._prepared[dialect.name] = prepared
         return prepared
 
