@@ -85,6 +85,11 @@ class Application:
         return self._policy
 
     @property
+    def smtp_connections(self) -> int:
+        """Open SMTP connections right now (0 when SMTP is off)."""
+        return self._smtp.active_connections if self._smtp is not None else 0
+
+    @property
     def ingest(self) -> IngestService:
         assert self._ingest is not None, "Application not started"
         return self._ingest

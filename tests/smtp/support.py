@@ -141,10 +141,8 @@ async def refresh_policy(app: Application) -> None:
 
 async def wait_for_no_connections(app: Application) -> None:
     """Every SMTP connection is gone (and has given back its connection-gate slot)."""
-    server = app._smtp  # the running SmtpServer
-    assert server is not None
     for _ in range(100):
-        if server.active_connections == 0:
+        if app.smtp_connections == 0:
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"{server.active_connections} SMTP connection(s) still open")
+    raise AssertionError(f"{app.smtp_connections} SMTP connection(s) still open")
