@@ -72,3 +72,24 @@ async def test_heartbeat_pings_the_url(
             break
         await asyncio.sleep(0.05)
     assert hits[:2] == ["/ping?k=1", "/ping?k=1"]
+
+
+async def test_received_events_reach_the_bus_after_commit(app_factory: StartApp) -> None:
+    app = await app_factory(smtp_enabled=False)
+    subscription = app.bus.subscribe()
+    result = await app.ingest.deliver(Envelope("a@b.test", ("one@x.test", "two@x.test")), RAW)
+    seen = []
+    async for event in subscription:
+        seen.append(event)
+        if len([e for e in seen if e.type is EventType.MESSAGE_RECEIVED]) == 2:
+            break
+    received = [e for e in seen if e.type is EventType.MESSAGE_RECEIVED]
+    assert sorted(e.message_id for e in received) == sorted(result.message_ids)
+    assert {e.mailbox for e in seen if e.type is EventType.MAILBOX_CREATED} == {
+        "one@x.test",
+        "two@x.test",
+    }
+    for event in received:  # committed before publication: the store already has it
+        assert event.message_id is not None
+        assert await app.store.get_message(event.message_id) is not None
+    assert [e.id for e in await app.store.events_after(0, 10)] == [e.id for e in seen]
