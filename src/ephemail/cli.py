@@ -1,7 +1,8 @@
 """The `ephemail` command: serve, db, domain and ban administration.
 
 Exit codes: 0 success, 1 the thing asked for is missing or exists already,
-2 bad usage or invalid configuration, 3 the store is unavailable.
+2 bad usage or invalid configuration, 3 the store is unavailable, 4 a listener
+could not start (e.g. the port is in use).
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def _run(coro: Awaitable[T]) -> T:
         _fail(str(exc), 2)
     except ConflictError as exc:
         _fail(str(exc), 1)
-    except (StoreError, OSError) as exc:
+    except StoreError as exc:
         _fail(f"store unavailable: {exc}", 3)
+    except OSError as exc:
+        _fail(f"cannot start: {exc}", 4)
     raise AssertionError("unreachable")
 
 

@@ -83,3 +83,22 @@ def test_invalid_configuration_fails_at_start_naming_the_setting(
 def test_missing_config_file(tmp_path: Path) -> None:
     result = run(tmp_path, "--config", str(tmp_path / "missing.toml"), "serve")
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_port_in_use_and_unreachable_database_are_clear_errors(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        clash = run(tmp_path, "serve", "--smtp-port", str(port), "--http-port", "0")
+    assert clash.returncode == 4
+    assert "cannot start" in clash.stderr and "address already in use" in clash.stderr
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()[1]  # nothing listens here once closed
+    down = run(tmp_path, "db", "upgrade", DATABASE_URL=f"postgresql://x@127.0.0.1:{dead}/x")
+    assert down.returncode == 3
+    assert "store unavailable" in down.stderr and "Traceback" not in down.stderr

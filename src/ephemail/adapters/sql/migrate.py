@@ -9,8 +9,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ephemail.adapters.sql.engine import Engines
+from ephemail.ports import StoreError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x65706865  # "ephe": one node migrates at a time
@@ -39,7 +41,10 @@ async def upgrade(engines: Engines) -> tuple[str | None, str | None]:
         after = MigrationContext.configure(connection).get_current_revision()
         return before, after
 
-    return await engines.run_write(run)
+    try:
+        return await engines.run_write(run)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"cannot migrate the database: {type(exc).__name__}: {exc}") from exc
 
 
 async def current_revision(engines: Engines) -> str | None:
