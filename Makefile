@@ -40,7 +40,7 @@ contracts: $(STAMP)
 ## Benchmarks (not part of `make test`): results go to docs/benchmarks.md.
 bench: $(STAMP)
 	@bash scripts/system-deps.sh bench
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build src/*.egg-info

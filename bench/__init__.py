@@ -1,0 +1,1 @@
+"""Benchmarks of ephemail (run with `make bench`; not part of `make test`)."""
