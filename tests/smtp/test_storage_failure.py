@@ -68,3 +68,26 @@ async def test_postgres_read_only_gives_451_then_recovers(
     finally:
         await admin.close()
     assert len(await inbox(app, "r@x.test")) == 1
+
+
+@pytest.mark.postgres
+async def test_postgres_connections_killed_under_us_cost_no_451(
+    app_factory: StartApp, pg_url: str
+) -> None:
+    app = await app_factory(database_url=pg_url)
+    await send_mail(app.smtp_port, "a@b.test", ["r@x.test"], MESSAGE)  # warm the pool
+    dsn = pg_url.replace("postgresql+asyncpg://", "postgresql://")
+    name = dsn.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+    finally:
+        await admin.close()
+    assert killed >= 1
+    for _ in range(3):  # every dead pooled connection is replaced transparently
+        await send_mail(app.smtp_port, "a@b.test", ["r@x.test"], MESSAGE)
+    assert len(await inbox(app, "r@x.test")) == 4

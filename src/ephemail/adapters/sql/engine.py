@@ -100,8 +100,11 @@ class PostgresEngines:
     dialect = "postgresql"
 
     def __init__(self, url: URL, pool_size: int) -> None:
+        # No pre-ping: it would cost a round trip per transaction. A connection
+        # that died is invalidated on its first error; ingest retries the batch
+        # item by item on fresh connections, and readers get a 503 once.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
 
     async def run_write(self, tx: Callable[[Connection], T]) -> T:

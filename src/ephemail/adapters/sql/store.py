@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -104,21 +104,33 @@ class SqlStore:
     def _insert(self, table: Any) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(table) if self._pg else sqlite.insert(table)
 
+    async def _run(
+        self,
+        run: Callable[[Callable[[Connection], T]], Awaitable[T]],
+        tx: Callable[[Connection], T],
+    ) -> T:
+        """Run `tx` once more on a fresh connection if its pooled one had died
+        (e.g. PostgreSQL restarted); map every other driver error to StoreError."""
+        for attempt in (1, 2):
+            try:
+                return await run(tx)
+            except IntegrityError:
+                raise
+            except DBAPIError as exc:
+                if exc.connection_invalidated and attempt == 1:
+                    continue
+                raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+            except (SQLAlchemyError, OSError) as exc:
+                raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")
+
     async def _write(self, tx: Callable[[Connection], T]) -> T:
         """Run `tx` in one write transaction (committed when it returns)."""
-        try:
-            return await self._engines.run_write(tx)
-        except IntegrityError:
-            raise
-        except (DBAPIError, SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        return await self._run(self._engines.run_write, tx)
 
     async def _read(self, tx: Callable[[Connection], T]) -> T:
         """Run `tx` in one read-only transaction."""
-        try:
-            return await self._engines.run_read(tx)
-        except (DBAPIError, SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        return await self._run(self._engines.run_read, tx)
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute(select(1)).scalar())
@@ -237,7 +249,8 @@ class SqlStore:
         existing = {a: inbox[a] for a in addresses if a not in new_next_uid}
         if existing:
             folder_ids = sorted(fid for _, fid in existing.values())
-            if self._pg:  # lock in id order so concurrent writers cannot deadlock
+            if self._pg and len(folder_ids) > 1:
+                # Lock in id order so concurrent writers cannot deadlock (one row cannot).
                 conn.execute(
                     select(t.folders.c.id)
                     .where(t.folders.c.id.in_(folder_ids))
