@@ -127,7 +127,7 @@ class Settings(BaseSettings):
         "FULL", validation_alias=_aliases("sqlite_synchronous")
     )
     max_batch: int = Field(256, ge=1, le=10000, validation_alias=_aliases("max_batch"))
-    pg_writers: int = Field(4, ge=1, le=64, validation_alias=_aliases("pg_writers"))
+    pg_writers: int = Field(1, ge=1, le=64, validation_alias=_aliases("pg_writers"))
 
     # -- lifecycle ------------------------------------------------------------
     retention_hours: float = Field(
