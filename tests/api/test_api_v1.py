@@ -43,6 +43,7 @@ async def test_list_get_raw_delete(client_and_app: Any) -> None:
     assert page["total"] == 1 and page["unread"] == 1 and page["next_cursor"] is None
     (item,) = page["messages"]
     assert item["id"] == mid and item["subject"] == "Grüße"
+    assert item["from"] == "Alice <alice@example.org>" and "from_" not in item
     assert "text" not in item and "html" not in item  # summaries never carry bodies
 
     message = (await client.get(f"/api/v1/messages/{mid}")).json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from ephemail.domain.messages import MessageDetail, MessageSummary
 
@@ -19,12 +19,14 @@ class AttachmentOut(BaseModel):
 
 
 class MessageSummaryOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     id: str
     mailbox: str
     folder: str
     uid: int
     subject: str
-    from_: str
+    from_: str = Field(serialization_alias="from")
     to: list[str]
     cc: list[str]
     date: datetime | None
