@@ -18,16 +18,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import logging
 import re
 import time
+import types
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any, cast
-
-import inspect
-import types
 
 import aiosmtpd.smtp
 from aiosmtpd.smtp import SMTP
