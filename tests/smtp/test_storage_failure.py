@@ -18,6 +18,23 @@ from tests.smtp.support import StartApp, inbox, send_mail
 MESSAGE = b"Subject: retry me\r\n\r\nbody\r\n"
 
 
+async def _admin(pg_url: str) -> tuple[asyncpg.Connection, str]:
+    """A superuser connection to the server of `pg_url`, and the database name."""
+    dsn = pg_url.replace("postgresql+asyncpg://", "postgresql://")
+    server, name = dsn.rsplit("/", 1)
+    return await asyncpg.connect(server + "/postgres"), name
+
+
+async def _terminate_backends(admin: asyncpg.Connection, name: str) -> int:
+    """End every session on database `name` (as a restart or failover would)."""
+    killed: int = await admin.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = $1 AND pid <> pg_backend_pid()",
+        name,
+    )
+    return killed
+
+
 async def test_sqlite_failure_gives_451_then_recovers(
     app_factory: StartApp, tmp_path: Path
 ) -> None:
@@ -43,26 +60,16 @@ async def test_postgres_read_only_gives_451_then_recovers(
     app_factory: StartApp, pg_url: str
 ) -> None:
     app = await app_factory(database_url=pg_url)
-    dsn = pg_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = dsn.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    admin, name = await _admin(pg_url)
     try:
         await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
         # Existing pooled sessions keep their settings: end them so new ones are read-only.
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
+        await _terminate_backends(admin, name)
         await asyncio.sleep(0.2)
         await send_mail(app.smtp_port, "a@b.test", ["r@x.test"], MESSAGE, expect_data=451)
 
         await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
+        await _terminate_backends(admin, name)
         await asyncio.sleep(0.2)
         await send_mail(app.smtp_port, "a@b.test", ["r@x.test"], MESSAGE)
     finally:
@@ -76,15 +83,9 @@ async def test_postgres_connections_killed_under_us_cost_no_451(
 ) -> None:
     app = await app_factory(database_url=pg_url)
     await send_mail(app.smtp_port, "a@b.test", ["r@x.test"], MESSAGE)  # warm the pool
-    dsn = pg_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = dsn.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    admin, name = await _admin(pg_url)
     try:
-        killed = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
+        killed = await _terminate_backends(admin, name)
     finally:
         await admin.close()
     assert killed >= 1
