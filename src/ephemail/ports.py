@@ -33,6 +33,10 @@ class NotFoundError(Exception):
     """The thing named does not exist."""
 
 
+class InvalidCursorError(ValueError):
+    """A pagination cursor that no listing produced."""
+
+
 @dataclass(frozen=True, slots=True)
 class RecipientDelivery:
     """One accepted recipient of a transaction: becomes one stored message."""

@@ -94,7 +94,7 @@ async def test_cursor_pagination_newest_first(client_and_app: Any) -> None:
         ("GET", "/api/v1/mailboxes/not%20an%20address@@x/messages", 400, "invalid_address"),
         ("GET", "/api/v1/mailboxes/a@x.test/messages?limit=0", 422, "invalid_request"),
         ("GET", "/api/v1/mailboxes/a@x.test/messages?limit=abc", 422, "invalid_request"),
-        ("GET", "/api/v1/mailboxes/a@x.test/messages?cursor=zzz", 400, "bad_request"),
+        ("GET", "/api/v1/mailboxes/a@x.test/messages?cursor=zzz", 400, "invalid_cursor"),
         ("GET", "/api/v1/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV", 404, "not_found"),
         ("GET", "/api/v1/messages/..%2F..%2Fetc%2Fpasswd/raw", 404, "not_found"),
         ("DELETE", "/api/v1/messages/nope", 404, "not_found"),

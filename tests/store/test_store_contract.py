@@ -14,7 +14,7 @@ from ephemail.domain.bans import normalize_ban
 from ephemail.domain.events import DeletionReason, EventType
 from ephemail.domain.ids import new_id
 from ephemail.domain.messages import Attachment, MailboxKind, ParsedSummary
-from ephemail.ports import ConflictError, Delivery, RecipientDelivery
+from ephemail.ports import ConflictError, Delivery, InvalidCursorError, RecipientDelivery
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -120,7 +120,7 @@ async def test_listing_unknown_mailbox_is_empty_and_bad_cursor_rejected(store: S
     page = await store.list_messages("nobody@x.test", limit=10, cursor=None)
     assert page.items == [] and page.total == 0 and page.next_cursor is None
     await store.write_deliveries([delivery(b"x", "c@x.test")])
-    with pytest.raises(ValueError, match="invalid cursor"):
+    with pytest.raises(InvalidCursorError, match="invalid cursor"):
         await store.list_messages("c@x.test", limit=10, cursor="'; drop table messages")
 
 

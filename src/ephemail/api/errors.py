@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ephemail.domain.address import AddressError
-from ephemail.ports import StoreError
+from ephemail.ports import InvalidCursorError, StoreError
 from ephemail.services.access import AccessDenied
 from ephemail.services.mailboxes import MessageNotFound
 
@@ -53,6 +53,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AddressError)
     async def _address(_: Request, exc: AddressError) -> JSONResponse:
         return error_response(400, "invalid_address", str(exc))
+
+    @app.exception_handler(InvalidCursorError)
+    async def _cursor(_: Request, exc: InvalidCursorError) -> JSONResponse:
+        return error_response(400, "invalid_cursor", "invalid cursor: pass back a next_cursor")
 
     @app.exception_handler(MessageNotFound)
     async def _missing(_: Request, exc: MessageNotFound) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from ephemail.api.schemas import MessageOut, MessagePageOut, MessageSummaryOut
 from ephemail.services.access import Principal
@@ -28,12 +28,9 @@ def build_router(mailboxes: MailboxService) -> APIRouter:
     ) -> MessagePageOut:
         """Summaries (never bodies), newest first; pass `next_cursor` back for the next page."""
         normalised = mailboxes.address(address)
-        try:
-            page = await mailboxes.list_messages(
-                principal_of(request), normalised, limit=limit, cursor=cursor
-            )
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        page = await mailboxes.list_messages(
+            principal_of(request), normalised, limit=limit, cursor=cursor
+        )
         return MessagePageOut(
             mailbox=normalised,
             messages=[MessageSummaryOut.of(m) for m in page.items],

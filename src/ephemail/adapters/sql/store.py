@@ -35,7 +35,7 @@ from ephemail.domain.messages import (
     MessageSummary,
     Page,
 )
-from ephemail.ports import ConflictError, Delivery, StoreError
+from ephemail.ports import ConflictError, Delivery, InvalidCursorError, StoreError
 
 T = TypeVar("T")
 
@@ -539,7 +539,7 @@ class SqlStore:
         self, address: str, *, limit: int, cursor: str | None, folder: str = INBOX
     ) -> Page:
         if cursor is not None and not is_valid_id(cursor):
-            raise ValueError("invalid cursor")
+            raise InvalidCursorError("invalid cursor")
 
         def tx(conn: Connection) -> Page:
             folder_id = conn.scalar(
