@@ -126,7 +126,6 @@ async def test_sender_ban_hides_stored_mail(client_and_app: Any) -> None:
     client, app = client_and_app
     (mid,) = await _deliver(app, RAW, "hide@x.test")
     await app.policy_admin.add_ban("sender", "alice@example.org")
-    await app.policy.refresh()
     page = (await client.get("/api/v1/mailboxes/hide@x.test/messages")).json()
     assert page["messages"] == []
     assert (await client.get(f"/api/v1/messages/{mid}")).status_code == 404

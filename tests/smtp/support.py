@@ -134,11 +134,6 @@ async def send_mail(
         await c.close()
 
 
-async def refresh_policy(app: Application) -> None:
-    """Make a policy change visible now (PolicyAdmin only wakes the background refresh)."""
-    await app.policy.refresh()
-
-
 async def wait_for_no_connections(app: Application) -> None:
     """Every SMTP connection is gone (and has given back its connection-gate slot)."""
     for _ in range(100):

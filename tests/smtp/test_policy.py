@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from ephemail.app import Application
-from tests.smtp.support import RawClient, StartApp, inbox, refresh_policy
+from tests.smtp.support import RawClient, StartApp, inbox
 
 DOMAIN_NOT_ALLOWED = "550 5.1.2 Domain not allowed"
 
@@ -32,7 +32,6 @@ async def test_accept_registered_domains_only(app_factory: StartApp) -> None:
     app = await app_factory(accept_policy="domains")
     await app.policy_admin.add_domain("mail.example")
     await app.policy_admin.add_domain("inactive.example", active=False)
-    await refresh_policy(app)
     assert await rcpt_replies(
         app,
         ["a@mail.example", "a@sub.mail.example", "a@other.example", "a@inactive.example"],
@@ -77,7 +76,6 @@ async def test_sender_bans(
     app: Application, scope: str, value: str, match: str | None, sender: str, banned: bool
 ) -> None:
     await app.policy_admin.add_ban(scope, value, match=match)
-    await refresh_policy(app)
     c = await RawClient.connect(app.smtp_port)
     try:
         await c.greet()
@@ -91,7 +89,6 @@ async def test_sender_bans(
 
 async def test_inactive_ban_does_not_apply(app: Application) -> None:
     await app.policy_admin.add_ban("sender", "x@bad.example", status="inactive")
-    await refresh_policy(app)
     c = await RawClient.connect(app.smtp_port)
     try:
         await c.greet()
@@ -102,7 +99,6 @@ async def test_inactive_ban_does_not_apply(app: Application) -> None:
 
 async def test_null_sender_is_never_sender_banned(app: Application) -> None:
     await app.policy_admin.add_ban("sender", "contains:a")
-    await refresh_policy(app)
     c = await RawClient.connect(app.smtp_port)
     try:
         await c.greet()
@@ -116,7 +112,6 @@ async def test_recipient_domain_and_address_bans(app: Application) -> None:
     await app.policy_admin.add_ban("domain", "legacy.example")
     await app.policy_admin.add_ban("address", "victim@ok.example")
     await app.policy_admin.add_ban("address", "abuse", match="contains")
-    await refresh_policy(app)
     assert await rcpt_replies(
         app,
         [
@@ -140,7 +135,6 @@ async def test_recipient_domain_and_address_bans(app: Application) -> None:
 async def test_substring_bans_can_be_switched_off(app_factory: StartApp) -> None:
     app = await app_factory(allow_substring_bans=False)
     await app.policy_admin.add_ban("address", "abuse", match="contains")
-    await refresh_policy(app)
     assert await rcpt_replies(app, ["abuse@ok.example"]) == ["250 2.1.5 Ok"]
 
 
@@ -148,7 +142,6 @@ async def test_domain_not_allowed_wins_over_bans(app_factory: StartApp) -> None:
     app = await app_factory(accept_policy="domains")
     await app.policy_admin.add_domain("ok.example")
     await app.policy_admin.add_ban("recipient_domain", "ok.example")
-    await refresh_policy(app)
     assert await rcpt_replies(app, ["a@ok.example", "a@no.example"]) == [
         "550 5.7.1 Domain banned",
         DOMAIN_NOT_ALLOWED,
@@ -157,7 +150,6 @@ async def test_domain_not_allowed_wins_over_bans(app_factory: StartApp) -> None:
 
 async def test_rejected_recipient_keeps_the_accepted_ones(app: Application) -> None:
     await app.policy_admin.add_ban("address", "banned@example.com")
-    await refresh_policy(app)
     c = await RawClient.connect(app.smtp_port)
     try:
         await c.greet()
@@ -214,7 +206,6 @@ async def test_too_many_recipients(app_factory: StartApp) -> None:
 
 async def test_banned_ip_is_refused_at_connect(app: Application) -> None:
     await app.policy_admin.add_ban("ip", "127.0.0.0/8")
-    await refresh_policy(app)
     c = await RawClient.connect(app.smtp_port)
     try:
         assert (await c.reply()).last == "554 5.7.1 Client address banned"
@@ -225,7 +216,6 @@ async def test_banned_ip_is_refused_at_connect(app: Application) -> None:
     (ban,) = await app.policy_admin.list_bans()
     assert ban.id is not None
     await app.policy_admin.remove_ban(ban.id)
-    await refresh_policy(app)
     c = await RawClient.connect(app.smtp_port)
     try:
         assert (await c.reply()).code == 220

@@ -16,8 +16,14 @@ class PolicyAdmin:
         self._store = store
         self._policy = policy
 
-    def _changed(self) -> None:
-        if self._policy is not None:
+    async def _changed(self) -> None:
+        """Make a change made here visible to this process before the call returns
+        (other processes see it within the policy poll interval)."""
+        if self._policy is None:
+            return
+        try:
+            await self._policy.refresh()
+        except Exception:  # the store answered the change; let the poller retry the reload
             self._policy.changed()
 
     async def add_domain(
@@ -34,12 +40,12 @@ class PolicyAdmin:
         record = await self._store.add_domain(
             normalize_domain(name), active=active, shared=shared, retention_hours=retention_hours
         )
-        self._changed()
+        await self._changed()
         return record
 
     async def remove_domain(self, name: str) -> bool:
         removed = await self._store.remove_domain(normalize_domain(name))
-        self._changed()
+        await self._changed()
         return removed
 
     async def list_domains(self) -> list[DomainRecord]:
@@ -56,12 +62,12 @@ class PolicyAdmin:
     ) -> Ban:
         """Store a ban (normalised per SPEC). Raises BanError, ConflictError."""
         ban = await self._store.add_ban(normalize_ban(scope, value, match, status, reason))
-        self._changed()
+        await self._changed()
         return ban
 
     async def remove_ban(self, ban_id: int) -> bool:
         removed = await self._store.remove_ban(ban_id)
-        self._changed()
+        await self._changed()
         return removed
 
     async def list_bans(self) -> list[Ban]:
