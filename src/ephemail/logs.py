@@ -34,11 +34,3 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
-
-
-def mask_address(address: str) -> str:
-    """`alice@example.com` -> `a***@example.com`, for INFO-level logs."""
-    local, at, domain = address.rpartition("@")
-    if not at:
-        return address[:1] + "***"
-    return f"{local[:1]}***@{domain}"

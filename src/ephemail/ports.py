@@ -29,10 +29,6 @@ class ConflictError(Exception):
     """The thing to create exists already."""
 
 
-class NotFoundError(Exception):
-    """The thing named does not exist."""
-
-
 class InvalidCursorError(ValueError):
     """A pagination cursor that no listing produced."""
 

@@ -10,6 +10,7 @@ from ephemail.domain.address import (
     AddressError,
     domain_of,
     local_part_of,
+    mask_address,
     normalize_address,
     normalize_domain,
 )
@@ -227,3 +228,17 @@ def test_domainy_text_idempotent(raw: str) -> None:
     except AddressError:
         return
     assert normalize_domain(once) == once
+
+
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [
+        ("alice@example.com", "a***@example.com"),
+        ("a@x.test", "a***@x.test"),
+        ("", "<>"),
+        ("no-at-sign", "***"),
+        ("we@ird@x.test", "w***@x.test"),
+    ],
+)
+def test_mask_address(address: str, masked: str) -> None:
+    assert mask_address(address) == masked

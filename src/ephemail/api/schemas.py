@@ -100,8 +100,3 @@ class MessageOut(MessageSummaryOut):
             sha256=d.sha256,
             queue_id=d.queue_id,
         )
-
-
-class HealthOut(BaseModel):
-    status: str
-    checks: dict[str, str] = {}

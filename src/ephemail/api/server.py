@@ -48,10 +48,6 @@ class HttpServer:
             await asyncio.sleep(0.01)
         return self.port
 
-    @property
-    def started(self) -> bool:
-        return self._server is not None and self._server.started
-
     async def stop(self) -> None:
         if self._server is None or self._task is None:
             return

@@ -191,3 +191,16 @@ def local_part_of(address: str) -> str:
     if not at:
         raise AddressError("not an address (no @)", address)
     return local
+
+
+def mask_address(address: str) -> str:
+    """`alice@example.com` → `a***@example.com`: how logs at INFO show an address.
+
+    The null reverse-path shows as `<>`; anything without `@` as `***`.
+    """
+    if not address:
+        return "<>"
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"

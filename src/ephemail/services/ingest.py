@@ -58,7 +58,6 @@ class IngestService:
         self._committer: GroupCommitter[Delivery, None] = GroupCommitter(
             self._write, max_batch=max_batch, writers=store.max_writers
         )
-        self.in_flight = 0
 
     def start(self) -> None:
         self._committer.start()
@@ -79,39 +78,35 @@ class IngestService:
         """Store `raw` for every recipient of `envelope` (already normalised, unique)."""
         if not envelope.recipients:
             raise ValueError("a delivery needs at least one recipient")
-        self.in_flight += 1
+        if len(raw) > _PARSE_INLINE_MAX:
+            summary = await asyncio.to_thread(self._parse, raw)
+        else:
+            summary = self._parse(raw)
+        now = self._clock.now()
+        recipients = []
+        for address in envelope.recipients:
+            domain = domain_of(address)
+            hours = self._retention_hours_for(domain)
+            expires = now + timedelta(hours=hours) if hours else None
+            recipients.append(RecipientDelivery(new_id(), address, domain, expires))
+        delivery = Delivery(
+            queue_id=new_id(),
+            raw=raw,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            summary=summary,
+            envelope_from=envelope.mail_from,
+            recipients=tuple(recipients),
+            received_at=now,
+            client_ip=envelope.client_ip,
+        )
         try:
-            if len(raw) > _PARSE_INLINE_MAX:
-                summary = await asyncio.to_thread(self._parse, raw)
-            else:
-                summary = self._parse(raw)
-            now = self._clock.now()
-            recipients = []
-            for address in envelope.recipients:
-                domain = domain_of(address)
-                hours = self._retention_hours_for(domain)
-                expires = now + timedelta(hours=hours) if hours else None
-                recipients.append(RecipientDelivery(new_id(), address, domain, expires))
-            delivery = Delivery(
-                queue_id=new_id(),
-                raw=raw,
-                sha256=hashlib.sha256(raw).hexdigest(),
-                summary=summary,
-                envelope_from=envelope.mail_from,
-                recipients=tuple(recipients),
-                received_at=now,
-                client_ip=envelope.client_ip,
-            )
-            try:
-                await self._committer.submit(delivery)
-            except WriterClosed as exc:
-                raise IngestUnavailable("server is shutting down") from exc
-            except Exception as exc:
-                log.error("storing message failed: %s", type(exc).__name__, exc_info=exc)
-                raise IngestUnavailable("storage unavailable") from exc
-            return IngestResult(delivery.queue_id, tuple(r.message_id for r in recipients))
-        finally:
-            self.in_flight -= 1
+            await self._committer.submit(delivery)
+        except WriterClosed as exc:
+            raise IngestUnavailable("server is shutting down") from exc
+        except Exception as exc:
+            log.error("storing message failed: %s", type(exc).__name__, exc_info=exc)
+            raise IngestUnavailable("storage unavailable") from exc
+        return IngestResult(delivery.queue_id, tuple(r.message_id for r in recipients))
 
     async def _write(self, batch: Sequence[Delivery]) -> list[None]:
         events = await self._store.write_deliveries(batch)

@@ -33,7 +33,7 @@ from aiosmtpd.smtp import SMTP
 from aiosmtpd.smtp import Envelope as AioEnvelope
 from aiosmtpd.smtp import Session as AioSession
 
-from ephemail.domain.address import normalize_address
+from ephemail.domain.address import mask_address, normalize_address
 from ephemail.domain.messages import Envelope
 from ephemail.domain.policy import RecipientVerdict
 from ephemail.protocols.smtp import replies as rp
@@ -126,16 +126,6 @@ class SmtpConfig:
     idle_timeout: float = 300
     session_timeout: float = 1800
     error_budget: int = 10
-
-
-def _mask(address: str) -> str:
-    """`alice@example.com` → `a***@example.com` (INFO logs never carry a full address)."""
-    if not address:
-        return "<>"
-    local, at, domain = address.rpartition("@")
-    if not at:
-        return "***"
-    return f"{local[:1]}***@{domain}"
 
 
 def _clean_helo(name: str) -> str:
@@ -263,7 +253,10 @@ class _Handler:
             ban = self._policy.snapshot.bans.sender_ban(sender)
             if ban is not None:
                 log.info(
-                    "rejected sender %s from %s: ban %s", _mask(sender), server.client_ip, ban.id
+                    "rejected sender %s from %s: ban %s",
+                    mask_address(sender),
+                    server.client_ip,
+                    ban.id,
                 )
                 return rp.SENDER_BANNED
             envelope.mail_from = sender
@@ -290,7 +283,7 @@ class _Handler:
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "rejected recipient %s from %s: %s%s",
-                    _mask(recipient),
+                    mask_address(recipient),
                     server.client_ip,
                     verdict.value,
                     f" (ban {ban.id})" if ban is not None else "",
@@ -343,7 +336,7 @@ class _Handler:
             log.info(
                 "queued %s from %s (%s) for %d recipient(s), %d bytes",
                 result.queue_id,
-                _mask(mail_from),
+                mask_address(mail_from),
                 server.client_ip,
                 len(recipients),
                 len(raw),
