@@ -9,7 +9,7 @@ import signal
 
 from ephemail.adapters.events.memory import InProcessEventBus
 from ephemail.adapters.http.client import HttpxProbe
-from ephemail.adapters.sql.engine import DatabaseUrlError, create_engines
+from ephemail.adapters.sql.engine import DatabaseUrlError, Engines, create_engines
 from ephemail.adapters.sql.migrate import upgrade
 from ephemail.adapters.sql.store import SqlStore
 from ephemail.api.app import create_api
@@ -31,25 +31,29 @@ log = logging.getLogger("ephemail")
 __all__ = ["Application", "DatabaseUrlError", "open_store", "upgrade_database"]
 
 
-async def upgrade_database(settings: Settings) -> tuple[str | None, str | None]:
-    """Apply pending migrations; return the (before, after) revisions."""
-    engines = create_engines(settings.effective_database_url)
-    try:
-        return await upgrade(engines)
-    finally:
-        await engines.dispose()
-
-
-async def open_store(settings: Settings) -> SqlStore:
-    """Connect to the configured store and bring its schema up to date."""
+async def _migrated_engines(settings: Settings) -> tuple[Engines, str | None, str | None]:
+    """Engines for the configured store, schema upgraded; with (before, after) revisions."""
     engines = create_engines(
         settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
     )
     try:
         before, after = await upgrade(engines)
-    except Exception:
+    except BaseException:
         await engines.dispose()
         raise
+    return engines, before, after
+
+
+async def upgrade_database(settings: Settings) -> tuple[str | None, str | None]:
+    """Apply pending migrations (`ephemail db upgrade`); return the (before, after) revisions."""
+    engines, before, after = await _migrated_engines(settings)
+    await engines.dispose()
+    return before, after
+
+
+async def open_store(settings: Settings) -> SqlStore:
+    """Connect to the configured store and bring its schema up to date."""
+    engines, before, after = await _migrated_engines(settings)
     if before != after:
         log.info("database schema upgraded from %s to %s", before or "empty", after)
     return SqlStore(engines, writers=settings.pg_writers)
