@@ -9,10 +9,25 @@ import time
 import httpx
 
 from tests.e2e.conftest import MakeServer
-from tests.e2e.smtp_client import send_message
+from tests.smtp.support import RawClient
 
 RCPT = "durable@kill.test"
 _LINES = (b"\r\n" + b"y" * 70) * 30  # about 2 KiB in lines of 72 octets
+
+
+async def _deliver(port: int, body: bytes) -> int:
+    """One transaction; the code of the reply to the final dot (or the first refusal)."""
+    client = await RawClient.connect(port)
+    try:
+        await client.greet()
+        for command in ("MAIL FROM:<a@b.test>", f"RCPT TO:<{RCPT}>", "DATA"):
+            reply = await client.cmd(command)
+            if reply.code >= 400:
+                return reply.code
+        await client.send(body + b"\r\n.\r\n")
+        return (await client.reply()).code
+    finally:
+        await client.close()
 
 
 async def _sender(port: int, worker: int, acked: list[str], stop: asyncio.Event) -> None:
@@ -22,7 +37,7 @@ async def _sender(port: int, worker: int, acked: list[str], stop: asyncio.Event)
         n += 1
         body = f"Subject: {token}\r\nFrom: a@b.test\r\n\r\n".encode() + b"x" * 70 + _LINES
         try:
-            code, _ = await send_message(port, "a@b.test", [RCPT], body, timeout=10)
+            code = await _deliver(port, body)
         except (OSError, TimeoutError, ConnectionError):
             return  # the server died under us: this message was never acknowledged
         if code == 250:

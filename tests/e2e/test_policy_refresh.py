@@ -9,7 +9,7 @@ import sys
 import time
 
 from tests.e2e.conftest import MakeServer
-from tests.e2e.smtp_client import read_reply
+from tests.smtp.support import RawClient
 
 
 def cli(server_env: dict[str, str], *args: str) -> None:
@@ -25,15 +25,12 @@ def cli(server_env: dict[str, str], *args: str) -> None:
 
 
 async def mail_from_reply(port: int, sender: str) -> str:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    client = await RawClient.connect(port)
     try:
-        await read_reply(reader)
-        writer.write(b"EHLO t.test\r\n")
-        await read_reply(reader)
-        writer.write(f"MAIL FROM:<{sender}>\r\n".encode())
-        return (await read_reply(reader))[1]
+        await client.greet()
+        return (await client.cmd(f"MAIL FROM:<{sender}>")).last
     finally:
-        writer.close()
+        await client.close()
 
 
 async def test_cli_ban_and_domain_policy_apply_without_restart(make_server: MakeServer) -> None:
