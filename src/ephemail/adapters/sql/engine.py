@@ -73,18 +73,20 @@ class SqliteEngines:
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
 
     async def run_write(self, tx: Callable[[Connection], T]) -> T:
-        def work() -> T:
-            with self.write.begin() as conn:
-                return tx(conn)
-
-        return await asyncio.get_running_loop().run_in_executor(self._writer, work)
+        return await self._run(self.write, self._writer, tx)
 
     async def run_read(self, tx: Callable[[Connection], T]) -> T:
+        return await self._run(self.read, self._readers, tx)
+
+    @staticmethod
+    async def _run(engine: Engine, threads: ThreadPoolExecutor, tx: Callable[[Connection], T]) -> T:
+        """One whole transaction on one of `threads`: a single hop from the event loop."""
+
         def work() -> T:
-            with self.read.begin() as conn:
+            with engine.begin() as conn:
                 return tx(conn)
 
-        return await asyncio.get_running_loop().run_in_executor(self._readers, work)
+        return await asyncio.get_running_loop().run_in_executor(threads, work)
 
     async def dispose(self) -> None:
         loop = asyncio.get_running_loop()

@@ -93,10 +93,6 @@ class SqlStore:
     def max_writers(self) -> int:
         return self._writers
 
-    @property
-    def dialect(self) -> str:
-        return self._engines.dialect
-
     async def close(self) -> None:
         await self._engines.dispose()
 
