@@ -106,6 +106,19 @@ class Store(Protocol):
 
     async def get_raw(self, message_id: str) -> bytes | None: ...
 
+    async def mailbox_message_ids(self, address: str, *, limit: int) -> list[str]:
+        """Ids of up to `limit` messages of a mailbox (every folder), oldest first."""
+        ...
+
+    # -- changes made by readers ---------------------------------------------
+    async def create_mailbox(self, address: str) -> tuple[Mailbox, bool]:
+        """Create a public mailbox unless it exists; (mailbox, created by this call)."""
+        ...
+
+    async def set_seen(self, message_ids: Sequence[str], seen: bool) -> list[Event]:
+        """Set the read state; one `message.read` event per message that changed."""
+        ...
+
     # -- lifecycle ------------------------------------------------------------
     async def delete_messages(
         self, message_ids: Sequence[str], reason: DeletionReason

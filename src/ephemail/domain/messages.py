@@ -46,6 +46,9 @@ class ParsedSummary:
     attachments: tuple[Attachment, ...]
     headers: tuple[tuple[str, str], ...] = ()
     defects: tuple[str, ...] = ()
+    # The readable text: the text/plain part, else the HTML part converted to text.
+    # Feeds the search index, the dynip `body` and agents; None when there is no body.
+    body_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

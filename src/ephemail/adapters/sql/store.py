@@ -39,6 +39,9 @@ from ephemail.ports import ConflictError, Delivery, InvalidCursorError, StoreErr
 
 T = TypeVar("T")
 
+# Transaction-level advisory lock taken before event ids are allocated (PostgreSQL).
+_EVENTS_LOCK_KEY = 0x6570_6865_6D01  # "ephem" + 1
+
 
 def _insert_ignoring_duplicates(table: Table, dialect: Any) -> Any:
     insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
@@ -163,6 +166,11 @@ class SqlStore:
         ids advance the mark, so ids are never reused even after deletions).
         """
         if self._pg:
+            # Serialise event-writing transactions from here to commit, so event ids
+            # become visible in id order: a reader resuming "after id N" never skips an
+            # id that a slower transaction committed later. Events are written last
+            # in every transaction, so the lock is held only for the commit itself.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK_KEY})
             rows = conn.execute(
                 text(
                     "SELECT nextval(pg_get_serial_sequence('events', 'id')) "
@@ -190,55 +198,18 @@ class SqlStore:
                 per_folder[r.address] += 1
         addresses = sorted(per_folder)
 
-        # 1. Mailboxes (and their INBOX) that exist already.
+        # 1. Mailboxes (and their INBOX) that exist already; create the others.
         inbox = self._inboxes(conn, addresses)
         missing = [a for a in addresses if a not in inbox]
         new_next_uid: dict[str, int] = {}
         if missing:
-            created = conn.execute(
-                self._insert(t.mailboxes)
-                .on_conflict_do_nothing(index_elements=["address"])
-                .returning(t.mailboxes.c.id, t.mailboxes.c.address),
-                [
-                    {
-                        "address": a,
-                        "domain": domain_of(a),
-                        "kind": MailboxKind.PUBLIC.value,
-                        "created_at": now,
-                    }
-                    for a in missing
-                ],
+            # A new INBOX gets its UIDs here, so it needs no UPDATE below.
+            created, events = self._create_mailboxes(
+                conn, missing, now, next_uid={a: per_folder[a] + 1 for a in missing}
             )
-            created_ids = {row.address: row.id for row in created}
-            if created_ids:
-                uidvalidity = int(time.time()) & 0xFFFFFFFF
-                # A new INBOX gets its UIDs here, so it needs no UPDATE below.
-                conn.execute(
-                    t.folders.insert(),
-                    [
-                        {
-                            "mailbox_id": mid,
-                            "name": INBOX,
-                            "uidvalidity": uidvalidity,
-                            "next_uid": per_folder[a] + 1,
-                            "subscribed": True,
-                            "special_use": None,
-                            "created_at": now,
-                        }
-                        for a, mid in sorted(created_ids.items())
-                    ],
-                )
-                for a in sorted(created_ids):
-                    new_next_uid[a] = 1
-                    pending_events.append(
-                        {
-                            "type": EventType.MAILBOX_CREATED.value,
-                            "mailbox": a,
-                            "message_id": None,
-                            "data": {"kind": MailboxKind.PUBLIC.value},
-                            "created_at": now,
-                        }
-                    )
+            pending_events.extend(events)
+            for a in created:
+                new_next_uid[a] = 1
             inbox.update(self._inboxes(conn, missing))
 
         # 2. Reserve UIDs in existing INBOXes with one UPDATE ... RETURNING.
@@ -305,12 +276,70 @@ class SqlStore:
                             "from": d.summary.from_,
                             "size": len(d.raw),
                             "has_attachments": bool(d.summary.attachments),
+                            "envelope_from": d.envelope_from,
                         },
                         "created_at": now,
                     }
                 )
         _INSERT_MESSAGES.execute(conn, message_rows)
         return self._add_events(conn, pending_events)
+
+    def _create_mailboxes(
+        self,
+        conn: Connection,
+        addresses: Sequence[str],
+        now: datetime,
+        *,
+        next_uid: dict[str, int] | None = None,
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """Create public mailboxes with their INBOX (those that exist are skipped).
+
+        Returns the addresses created and their pending `mailbox.created` events.
+        """
+        created = conn.execute(
+            self._insert(t.mailboxes)
+            .on_conflict_do_nothing(index_elements=["address"])
+            .returning(t.mailboxes.c.id, t.mailboxes.c.address),
+            [
+                {
+                    "address": a,
+                    "domain": domain_of(a),
+                    "kind": MailboxKind.PUBLIC.value,
+                    "created_at": now,
+                }
+                for a in addresses
+            ],
+        )
+        created_ids = dict(sorted((row.address, row.id) for row in created))
+        if not created_ids:
+            return [], []
+        uidvalidity = int(time.time()) & 0xFFFFFFFF
+        conn.execute(
+            t.folders.insert(),
+            [
+                {
+                    "mailbox_id": mid,
+                    "name": INBOX,
+                    "uidvalidity": uidvalidity,
+                    "next_uid": (next_uid or {}).get(a, 1),
+                    "subscribed": True,
+                    "special_use": None,
+                    "created_at": now,
+                }
+                for a, mid in created_ids.items()
+            ],
+        )
+        events = [
+            {
+                "type": EventType.MAILBOX_CREATED.value,
+                "mailbox": a,
+                "message_id": None,
+                "data": {"kind": MailboxKind.PUBLIC.value},
+                "created_at": now,
+            }
+            for a in created_ids
+        ]
+        return list(created_ids), events
 
     def _inboxes(self, conn: Connection, addresses: Sequence[str]) -> dict[str, tuple[int, int]]:
         """address -> (mailbox id, INBOX folder id) for those that exist."""
@@ -475,8 +504,10 @@ class SqlStore:
                 select(t.mailboxes).where(t.mailboxes.c.address == address)
             ).first()
         )
-        if row is None:
-            return None
+        return self._mailbox(row) if row is not None else None
+
+    @staticmethod
+    def _mailbox(row: Any) -> Mailbox:
         created = _utc(row.created_at)
         assert created is not None
         return Mailbox(row.id, row.address, MailboxKind(row.kind), row.domain, created)
@@ -618,6 +649,75 @@ class SqlStore:
             lambda conn: conn.scalar(select(func.count()).select_from(t.messages))
         )
         return int(value or 0)
+
+    async def mailbox_message_ids(self, address: str, *, limit: int) -> list[str]:
+        """Ids of up to `limit` messages of a mailbox (every folder), oldest first."""
+        return list(
+            await self._read(
+                lambda conn: conn.scalars(
+                    select(t.messages.c.id)
+                    .join(t.mailboxes, t.mailboxes.c.id == t.messages.c.mailbox_id)
+                    .where(t.mailboxes.c.address == address)
+                    .order_by(t.messages.c.id)
+                    .limit(limit)
+                ).all()
+            )
+        )
+
+    # -- changes made by readers ---------------------------------------------
+    async def create_mailbox(self, address: str) -> tuple[Mailbox, bool]:
+        """Create a public mailbox (with its INBOX) unless it exists.
+
+        Returns the mailbox and whether this call created it; a new one gets a
+        `mailbox.created` event in the same transaction.
+        """
+
+        def tx(conn: Connection) -> tuple[Any, list[Event]]:
+            _, pending = self._create_mailboxes(conn, [address], _now())
+            events = self._add_events(conn, pending)
+            row = conn.execute(select(t.mailboxes).where(t.mailboxes.c.address == address)).one()
+            return row, events
+
+        row, events = await self._write(tx)
+        return self._mailbox(row), bool(events)
+
+    async def set_seen(self, message_ids: Sequence[str], seen: bool) -> list[Event]:
+        """Set the \\Seen state; a `message.read` event for each message that changed."""
+        ids = [m.upper() for m in message_ids if is_valid_id(m)]
+        if not ids:
+            return []
+
+        def tx(conn: Connection) -> list[Event]:
+            rows = conn.execute(
+                update(t.messages)
+                .where(t.messages.c.id.in_(ids), t.messages.c.seen.is_not(seen))
+                .values(seen=seen)
+                .returning(t.messages.c.id, t.messages.c.uid, t.messages.c.mailbox_id)
+            ).all()
+            if not rows:
+                return []
+            mailbox_rows = conn.execute(
+                select(t.mailboxes.c.id, t.mailboxes.c.address).where(
+                    t.mailboxes.c.id.in_(sorted({r.mailbox_id for r in rows}))
+                )
+            ).all()
+            addresses = {m.id: m.address for m in mailbox_rows}
+            now = _now()
+            return self._add_events(
+                conn,
+                [
+                    {
+                        "type": EventType.MESSAGE_READ.value,
+                        "mailbox": addresses[r.mailbox_id],
+                        "message_id": r.id,
+                        "data": {"seen": seen, "uid": r.uid},
+                        "created_at": now,
+                    }
+                    for r in sorted(rows, key=lambda r: r.id)
+                ],
+            )
+
+        return await self._write(tx)
 
     # -- lifecycle ------------------------------------------------------------
     async def delete_messages(
