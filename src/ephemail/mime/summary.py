@@ -13,17 +13,11 @@ from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
 from ephemail.domain.messages import Attachment, ParsedSummary
+from ephemail.mime.attachments import decode_part, leaves
 from ephemail.mime.charsets import decode_bytes
 from ephemail.mime.defects import DefectLog
-from ephemail.mime.headers import (
-    Header,
-    cap,
-    clean_filename,
-    decode_words,
-    make_safe,
-    parse_addresses,
-    parse_disposition,
-)
+from ephemail.mime.headers import Header, cap, decode_words, make_safe, parse_addresses
+from ephemail.mime.html import html_to_text
 from ephemail.mime.parts import MimePart, decode_transfer, parse_message
 
 NO_SUBJECT = "(no subject)"
@@ -31,8 +25,10 @@ MAX_BODY_CHARS = 2 * 1024 * 1024
 # Encoded input examined for one text body: enough for MAX_BODY_CHARS after any decoding.
 _MAX_BODY_INPUT = 3 * MAX_BODY_CHARS
 _MAX_MESSAGE_ID = 998  # RFC 5322 section 2.1.1 line length limit
-
-_BODY_TYPES = frozenset({"plain", "html"})
+# `body_text` from an HTML-only message: the HTML read and the text kept are capped so the
+# conversion stays within a few milliseconds on the SMTP hot path.
+MAX_HTML_TEXT_INPUT = 128 * 1024
+MAX_BODY_TEXT_CHARS = 128 * 1024
 
 
 class _Collector:
@@ -93,6 +89,11 @@ def _parse_summary(raw: bytes) -> ParsedSummary:
 
     collector = _Collector(raw, defects)
     _walk(root, collector)
+    body_text = collector.text
+    if body_text is None and collector.html is not None:
+        body_text = html_to_text(
+            collector.html, max_chars=MAX_BODY_TEXT_CHARS, max_input=MAX_HTML_TEXT_INPUT
+        )
 
     return ParsedSummary(
         subject=subject or NO_SUBJECT,
@@ -107,6 +108,7 @@ def _parse_summary(raw: bytes) -> ParsedSummary:
         attachments=tuple(collector.attachments),
         headers=tuple(decoded_headers),
         defects=defects.items,
+        body_text=body_text,
     )
 
 
@@ -172,55 +174,30 @@ def _message_id(value: str | None) -> str | None:
     return cleaned[:_MAX_MESSAGE_ID] or None
 
 
-def _walk(part: MimePart, out: _Collector) -> None:
-    """Visit leaves in document order; message/rfc822 parts are attachments, not descended."""
-    if part.maintype == "multipart" and part.children:
-        for child in part.children:
-            _walk(child, out)
-        return
-    defects = out.defects
-    disposition = ""
-    filename: str | None = None
-    disposition_header = part.header("content-disposition")
-    if disposition_header is not None:
-        disposition, dparams = parse_disposition(disposition_header, defects)
-        raw_name = dparams.get("filename")
-        if raw_name:
-            filename = clean_filename(raw_name, defects)
-    if filename is None:
-        raw_name = part.params.get("name")
-        if raw_name:
-            filename = clean_filename(raw_name, defects)
+def _walk(root: MimePart, out: _Collector) -> None:
+    """Gather attachments and the first text and HTML bodies, in document order.
 
-    # A multipart whose boundary never appeared is shown as text rather than lost.
-    body_like = part.maintype == "multipart" or (
-        part.maintype == "text" and part.subtype in _BODY_TYPES
-    )
-    is_attachment = (
-        not body_like
-        or disposition == "attachment"
-        or (filename is not None and disposition_header is not None)
-    )
-    if is_attachment:
-        data = decode_transfer(part.body(out.raw), part.transfer_encoding, defects)
-        content_id = part.header("content-id")
-        if content_id is not None:
-            content_id = make_safe(content_id, keep_tab=False).strip().strip("<>").strip()
-        out.attachments.append(
-            Attachment(
-                filename=filename,
-                content_type=part.content_type,
-                size=len(data),
-                content_id=content_id[:_MAX_MESSAGE_ID] if content_id else None,
-                disposition=disposition or None,
+    What counts as an attachment is decided by `ephemail.mime.attachments.leaves`, which the
+    attachment download uses too, so the two always agree on numbering.
+    """
+    raw = out.raw
+    defects = out.defects
+    for part, info in leaves(root, defects):
+        if info is not None:
+            out.attachments.append(
+                Attachment(
+                    filename=info.filename,
+                    content_type=info.content_type,
+                    size=len(decode_part(raw, part, defects)),
+                    content_id=info.content_id,
+                    disposition=info.disposition,
+                )
             )
-        )
-        return
-    if part.subtype == "html":
-        if out.html is None:
-            out.html = _body_text(part, out)
-    elif out.text is None:
-        out.text = _body_text(part, out)
+        elif part.subtype == "html":
+            if out.html is None:
+                out.html = _body_text(part, out)
+        elif out.text is None:
+            out.text = _body_text(part, out)
 
 
 def _body_text(part: MimePart, out: _Collector) -> str:
