@@ -1,0 +1,154 @@
+// The HTTP API of docs/api.md, as the web app uses it. Errors become ApiError with the
+// server's JSON error code and message, so views can explain what went wrong.
+
+const enc = encodeURIComponent;
+// App URLs keep an address readable: "@" and "+" are allowed as-is in a path segment (RFC 3986).
+const pathPart = (value) => encodeURIComponent(value).replace(/%40/g, "@").replace(/%2B/g, "+");
+const SOURCE_DISPLAY_LIMIT = 2 * 1024 * 1024;
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+
+  /** The server does not offer this route (an older or partial deployment). */
+  get missingRoute() {
+    return this.status === 405 || this.status === 501 || (this.status === 404 && this.code === "not_found" && /^not found$/i.test(this.message));
+  }
+}
+
+/** A sentence for people, for any error thrown by this module. */
+export function describeError(err, feature = "This") {
+  if (!(err instanceof ApiError)) return err && err.message ? err.message : "Something went wrong.";
+  if (err.missingRoute) return `${feature} isn't available on this server yet.`;
+  if (err.status === 0) return "Can't reach the server. Check your connection.";
+  if (err.status === 403) return "You don't have access to this mailbox.";
+  if (err.status === 429) return "Too many requests. Wait a moment and try again.";
+  if (err.status >= 500) return "The server had a problem. Try again in a moment.";
+  return err.message || `Request failed (${err.status}).`;
+}
+
+function withQuery(path, query) {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value != null && value !== "") params.set(key, String(value));
+  }
+  const qs = params.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+async function call(method, path, { query, json, signal } = {}) {
+  const init = { method, headers: { Accept: "application/json" }, signal, credentials: "same-origin" };
+  if (json !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(json);
+  }
+  let response;
+  try {
+    response = await fetch(withQuery(path, query), init);
+  } catch (err) {
+    if (err && err.name === "AbortError") throw err;
+    throw new ApiError(0, "network", "Can't reach the server.");
+  }
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json().catch(() => null) : null;
+  if (!response.ok) {
+    const error = body && typeof body === "object" && body.error ? body.error : {};
+    throw new ApiError(
+      response.status,
+      typeof error.code === "string" ? error.code : `http_${response.status}`,
+      typeof error.message === "string" ? error.message : response.statusText || "Request failed",
+    );
+  }
+  return body;
+}
+
+export const urls = {
+  html: (id, remote = false) => `/api/v1/messages/${enc(id)}/html${remote ? "?remote=1" : ""}`,
+  raw: (id) => `/api/v1/messages/${enc(id)}/raw`,
+  attachment: (id, index) => `/api/v1/messages/${enc(id)}/attachments/${enc(index)}`,
+  inbox: (address, q) => withQuery(`/m/${pathPart(address)}`, { q }),
+  message: (address, id, q) => withQuery(`/m/${pathPart(address)}/${pathPart(id)}`, { q }),
+};
+
+export const api = {
+  domains: () => call("GET", "/api/v1/domains"),
+  createMailbox: (body) => call("POST", "/api/v1/mailboxes", { json: body }),
+  listMessages: (address, { cursor, q, limit = 50, signal } = {}) =>
+    call("GET", `/api/v1/mailboxes/${enc(address)}/messages`, { query: { limit, cursor, q }, signal }),
+  deleteAll: (address, q) => call("DELETE", `/api/v1/mailboxes/${enc(address)}/messages`, { query: { q } }),
+  message: (id, signal) => call("GET", `/api/v1/messages/${enc(id)}`, { signal }),
+  setSeen: (id, seen) => call("PATCH", `/api/v1/messages/${enc(id)}`, { json: { seen } }),
+  deleteMessage: (id) => call("DELETE", `/api/v1/messages/${enc(id)}`),
+  extract: (id, signal) => call("GET", `/api/v1/messages/${enc(id)}/extract`, { signal }),
+
+  /** The raw message as text for the Source tab (the first 2 MiB of it). */
+  async source(id, signal) {
+    let response;
+    try {
+      response = await fetch(urls.raw(id), { signal, credentials: "same-origin" });
+    } catch (err) {
+      if (err && err.name === "AbortError") throw err;
+      throw new ApiError(0, "network", "Can't reach the server.");
+    }
+    if (!response.ok) throw new ApiError(response.status, `http_${response.status}`, response.statusText);
+    const bytes = await response.arrayBuffer();
+    const shown = bytes.byteLength > SOURCE_DISPLAY_LIMIT ? bytes.slice(0, SOURCE_DISPLAY_LIMIT) : bytes;
+    return {
+      text: new TextDecoder("utf-8").decode(shown),
+      size: bytes.byteLength,
+      truncated: bytes.byteLength > SOURCE_DISPLAY_LIMIT,
+    };
+  },
+};
+
+/**
+ * Which optional routes this server offers, read from its OpenAPI document, so the UI can
+ * explain a missing feature instead of failing (e.g. search: an unknown `q` parameter would
+ * be ignored silently). Every feature counts as present when the document is unavailable.
+ */
+export async function loadCapabilities() {
+  const all = {
+    domains: true,
+    create: true,
+    search: true,
+    markRead: true,
+    deleteAll: true,
+    html: true,
+    attachments: true,
+    extract: true,
+  };
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 2500);
+  try {
+    const response = await fetch("/api/openapi.json", { signal: controller.signal });
+    if (!response.ok) return all;
+    const spec = await response.json();
+    const operations = new Map();
+    for (const [path, item] of Object.entries(spec.paths || {})) {
+      const shape = path.replace(/\{[^}]*\}/g, "{}");
+      for (const [method, op] of Object.entries(item || {})) operations.set(`${method.toUpperCase()} ${shape}`, op);
+    }
+    const has = (method, path) => operations.has(`${method} ${path}`);
+    const listing = operations.get("GET /api/v1/mailboxes/{}/messages");
+    return {
+      domains: has("GET", "/api/v1/domains"),
+      create: has("POST", "/api/v1/mailboxes"),
+      search: Boolean(listing && (listing.parameters || []).some((p) => p && p.name === "q")),
+      markRead: has("PATCH", "/api/v1/messages/{}"),
+      deleteAll: has("DELETE", "/api/v1/mailboxes/{}/messages"),
+      html: has("GET", "/api/v1/messages/{}/html"),
+      attachments: has("GET", "/api/v1/messages/{}/attachments/{}"),
+      extract: has("GET", "/api/v1/messages/{}/extract"),
+    };
+  } catch {
+    return all;
+  } finally {
+    clearTimeout(timer);
+  }
+}

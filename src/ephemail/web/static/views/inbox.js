@@ -1,0 +1,818 @@
+// The inbox of one address: the message list (live, searchable, paginated) beside the reader.
+import { api, ApiError, describeError, urls } from "../lib/api.js";
+import { h, prefersReducedMotion, replace } from "../lib/dom.js";
+import { formatSize, parseMailbox, plural, senderLabel } from "../lib/format.js";
+import { icon, iconButton } from "../lib/icons.js";
+import { LiveFeed } from "../lib/live.js";
+import { prefs } from "../lib/prefs.js";
+import { confirmDialog, copyButton, copyText, toast } from "../lib/ui.js";
+import { avatar, emptyState, listSkeleton, timeAgo } from "../lib/widgets.js";
+import { ReaderView } from "./reader.js";
+
+const PAGE_SIZE = 50;
+const POLL_INTERVAL_MS = 8000;
+const SEARCH_EXAMPLES = ["from:", "subject:", "has:attachment", "is:unread", '"exact phrase"', "-word"];
+
+const byNewest = (a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+export class InboxView {
+  /**
+   * @param {HTMLElement} root where the view lives
+   * @param {object} ctx the app context
+   * @param {string} address as typed in the URL (normalised by the server on first load)
+   */
+  constructor(root, ctx, address, { q = "", messageId = null } = {}) {
+    this.root = root;
+    this.ctx = ctx;
+    this.address = address;
+    this.q = q;
+    this.messages = [];
+    this.byId = new Map();
+    this.rows = new Map();
+    this.nextCursor = null;
+    this.total = 0;
+    this.unread = 0;
+    this.cursorId = null;
+    this.openId = null;
+    this.loaded = false;
+    this.loadError = null;
+    this.loadingMore = false;
+    this.listController = null;
+    this.pendingEvents = [];
+    this.seenWrites = new Map();
+    this.resyncWanted = false;
+    this.pollTimer = null;
+    this.live = null;
+    this.build();
+    this.reader = new ReaderView(this.readerPane, ctx, {
+      setSeen: (id, seen, opts) => this.setSeen(id, seen, opts),
+      deleteMessage: (id) => this.deleteMessage(id),
+      back: () => this.closeMessage(),
+      openMessage: (id) => this.openMessage(id),
+      position: (id) => this.position(id),
+    });
+    this.setOpen(messageId);
+    this.load();
+  }
+
+  // ----- layout -------------------------------------------------------------------------
+
+  build() {
+    this.searchInput = h("input", {
+      type: "search",
+      class: "search-input",
+      name: "q",
+      placeholder: this.ctx.caps.search ? "Search mail" : "Search isn't available on this server",
+      "aria-label": "Search mail",
+      autocomplete: "off",
+      spellcheck: "false",
+      enterkeyhint: "search",
+      disabled: !this.ctx.caps.search,
+    });
+    this.searchInput.value = this.q;
+    this.searchInput.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        if (this.searchInput.value) {
+          this.searchInput.value = "";
+          if (this.q) this.search("");
+        }
+        this.searchInput.blur();
+      }
+    });
+    this.searchError = h("p", { class: "search-error", role: "alert", hidden: true });
+    const form = h("form", {
+      class: "search",
+      role: "search",
+      onsubmit: (e) => {
+        e.preventDefault();
+        this.searchInput.blur();
+        this.search(this.searchInput.value.trim());
+      },
+    },
+      icon("search", { size: 16, cls: "search-icon" }),
+      this.searchInput,
+      h("kbd", { class: "search-kbd", text: "/" }),
+    );
+    const hint = h("div", { class: "search-hint" },
+      h("span", { class: "muted", text: "Try" }),
+      SEARCH_EXAMPLES.map((example) => h("button", {
+        type: "button",
+        class: "hint-chip",
+        text: example,
+        // mousedown keeps the focus in the search field
+        onmousedown: (e) => {
+          e.preventDefault();
+          const value = this.searchInput.value;
+          this.searchInput.value = `${value}${value && !value.endsWith(" ") ? " " : ""}${example}`;
+          this.searchInput.focus();
+        },
+      })),
+    );
+    this.refreshButton = iconButton("refresh", "Refresh", { iconOnly: true, onClick: () => this.reload({ quiet: true, announce: true }) });
+    this.deleteAllButton = iconButton("trash", "Delete all", { iconOnly: true, cls: "btn-danger-ghost", dataset: { action: "delete-all" }, onClick: () => this.deleteAll() });
+    this.meta = h("div", { class: "list-meta", "aria-live": "polite" });
+    this.list = h("ul", { class: "message-list", "aria-label": "Messages" });
+    this.footer = h("div", { class: "list-footer" });
+    this.scroller = h("div", { class: "list-scroll" }, this.list, this.footer);
+    this.listPane = h("aside", { class: "list-pane", "aria-label": "Message list" },
+      h("div", { class: "list-toolbar" }, form, this.refreshButton, this.deleteAllButton),
+      hint,
+      this.searchError,
+      this.meta,
+      this.scroller,
+    );
+    this.readerPane = h("section", { class: "reader-pane", "aria-label": "Message" });
+    this.el = h("div", { class: "inbox" }, this.listPane, this.readerPane);
+    replace(this.root, this.el);
+    replace(this.list, listSkeleton());
+
+    this.list.addEventListener("click", (e) => {
+      const row = e.target instanceof Element ? e.target.closest("a.row") : null;
+      if (!row || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+      e.preventDefault();
+      this.openMessage(row.dataset.id);
+    });
+    this.observer = new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) this.loadMore();
+    }, { root: this.scroller, rootMargin: "200px" });
+    this.observer.observe(this.footer);
+    this.renderHeader();
+  }
+
+  renderHeader() {
+    this.ctx.setCenter(h("div", { class: "address-pill", title: this.address },
+      icon("mail", { size: 16 }),
+      h("span", { class: "address-text", dataset: { address: this.address }, text: this.address }),
+      copyButton(this.address, "Copy address", { toastText: "Address copied", cls: "btn-small" }),
+    ));
+    this.updateTitle();
+  }
+
+  updateTitle() {
+    this.ctx.setTitle(`${this.unread > 0 ? `(${this.unread}) ` : ""}${this.address}`);
+  }
+
+  // ----- loading --------------------------------------------------------------------------
+
+  /** First page (or the first page of a search), replacing the list. */
+  async load() {
+    if (this.listController) this.listController.abort();
+    const controller = new AbortController();
+    this.listController = controller;
+    this.loaded = false;
+    this.loadError = null;
+    this.searchError.hidden = true;
+    replace(this.list, listSkeleton());
+    replace(this.footer);
+    this.meta.textContent = "";
+    let page;
+    try {
+      page = await api.listMessages(this.address, { q: this.q || undefined, limit: PAGE_SIZE, signal: controller.signal });
+    } catch (err) {
+      if (controller.signal.aborted) return;
+      this.showLoadError(err);
+      return;
+    }
+    if (controller.signal.aborted) return;
+    this.adoptAddress(page.mailbox);
+    this.messages = [...page.messages].sort(byNewest);
+    this.byId = new Map(this.messages.map((m) => [m.id, m]));
+    this.nextCursor = page.next_cursor;
+    this.total = page.total;
+    this.unread = page.unread;
+    this.loaded = true;
+    for (const row of this.rows.values()) row.remove();
+    this.rows.clear();
+    replace(this.list);
+    this.syncRows();
+    this.updateMeta();
+    if (!this.live) this.startLive();
+    const queued = this.pendingEvents;
+    this.pendingEvents = [];
+    for (const event of queued) this.applyEvent(event);
+    if (this.resyncWanted) {
+      this.resyncWanted = false;
+      this.resync();
+    }
+    if (this.openId && !this.reader.id) this.reader.open(this.openId, this.byId.get(this.openId));
+    if (!this.openId) this.reader.showEmpty(this.messages.length);
+  }
+
+  /** The server's normalised form of the address becomes the one in the URL and header. */
+  adoptAddress(mailbox) {
+    if (!mailbox || mailbox === this.address) {
+      prefs.remember(this.address);
+      return;
+    }
+    this.address = mailbox;
+    prefs.remember(mailbox);
+    this.renderHeader();
+    const target = this.openId ? urls.message(mailbox, this.openId, this.q) : urls.inbox(mailbox, this.q);
+    window.history.replaceState(null, "", target);
+  }
+
+  showLoadError(err) {
+    this.loaded = false;
+    this.loadError = err;
+    replace(this.footer);
+    const badQuery = this.q && err instanceof ApiError && (err.status === 400 || err.status === 422);
+    if (badQuery) {
+      this.searchError.textContent = err.message || "That search doesn't parse.";
+      this.searchError.hidden = false;
+      replace(this.list, h("li", { class: "list-state" }, emptyState({
+        iconName: "search",
+        tone: "error",
+        title: "Couldn't search",
+        text: "Fix the query above (press ? for the syntax), or clear the search.",
+        actions: [h("button", { type: "button", class: "btn", text: "Clear search", onclick: () => this.search("") })],
+      })));
+      if (!this.openId) this.reader.showEmpty(0);
+      return;
+    }
+    if (err instanceof ApiError && err.code === "invalid_address") {
+      replace(this.list, h("li", { class: "list-state" }, emptyState({
+        iconName: "alert", tone: "error", title: "That isn't a valid address", text: err.message,
+        actions: [h("a", { class: "btn btn-primary", href: "/", dataset: { link: "" }, text: "Choose another address" })],
+      })));
+      this.reader.showEmpty(0);
+      return;
+    }
+    replace(this.list, h("li", { class: "list-state" }, emptyState({
+      iconName: "alert", tone: "error", title: "Couldn't load this inbox", text: describeError(err, "This mailbox"),
+      actions: [h("button", { type: "button", class: "btn btn-primary", text: "Try again", onclick: () => this.load() })],
+    })));
+  }
+
+  async loadMore() {
+    if (!this.loaded || !this.nextCursor || this.loadingMore) return;
+    this.loadingMore = true;
+    this.renderFooter();
+    try {
+      const page = await api.listMessages(this.address, { q: this.q || undefined, cursor: this.nextCursor, limit: PAGE_SIZE });
+      for (const m of page.messages) {
+        if (!this.byId.has(m.id)) {
+          this.messages.push(m);
+          this.byId.set(m.id, m);
+        }
+      }
+      this.messages.sort(byNewest);
+      this.nextCursor = page.next_cursor;
+      this.syncRows();
+    } catch (err) {
+      toast(`Couldn't load older messages: ${describeError(err)}`, { kind: "error" });
+    } finally {
+      this.loadingMore = false;
+      this.renderFooter();
+    }
+  }
+
+  /** Re-read the first page and merge it in (after a reconnect, a refresh, or while polling). */
+  async resync({ announce = false } = {}) {
+    if (!this.loaded) {
+      this.resyncWanted = true;
+      return;
+    }
+    let page;
+    try {
+      page = await api.listMessages(this.address, { q: this.q || undefined, limit: PAGE_SIZE });
+    } catch (err) {
+      if (announce) toast(describeError(err), { kind: "error" });
+      return;
+    }
+    const fresh = [...page.messages].sort(byNewest);
+    // The page is the truth for everything at least as new as its oldest message (or for
+    // everything, when it is the only page); older rows loaded earlier are kept.
+    const boundary = page.next_cursor && fresh.length ? fresh[fresh.length - 1].id : "";
+    const older = this.messages.filter((m) => boundary && m.id < boundary);
+    const arrived = new Set(fresh.filter((m) => !this.byId.has(m.id)).map((m) => m.id));
+    const freshIds = new Set(fresh.map((m) => m.id));
+    const vanished = this.messages.filter((m) => !freshIds.has(m.id) && !(boundary && m.id < boundary)).map((m) => m.id);
+    this.messages = [...fresh, ...older];
+    this.byId = new Map(this.messages.map((m) => [m.id, m]));
+    if (!older.length) this.nextCursor = page.next_cursor;
+    this.total = page.total;
+    this.unread = page.unread;
+    this.syncRows(arrived);
+    this.updateMeta();
+    if (this.openId && vanished.includes(this.openId)) this.reader.showGone();
+    if (announce) toast(arrived.size ? `${plural(arrived.size, "new message")}` : "Up to date", { kind: "success", timeout: 1800 });
+  }
+
+  reload({ quiet = false, announce = false } = {}) {
+    if (quiet && this.loaded) return this.resync({ announce });
+    return this.load();
+  }
+
+  search(q) {
+    if (!this.ctx.caps.search && q) {
+      toast("Search isn't available on this server yet.", { kind: "error" });
+      return;
+    }
+    this.ctx.navigate(urls.inbox(this.address, q));
+  }
+
+  // ----- the app router calls these -------------------------------------------------------
+
+  /** Same address, new URL: maybe another search, maybe another open message. */
+  show({ q = "", messageId = null }) {
+    if (q !== this.q) {
+      this.q = q;
+      this.searchInput.value = q;
+      this.load();
+    }
+    if (messageId !== this.openId) this.setOpen(messageId);
+  }
+
+  unmount() {
+    if (this.live) this.live.stop();
+    this.live = null;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.searchResyncTimer);
+    if (this.listController) this.listController.abort();
+    this.reader.abort();
+    this.observer.disconnect();
+    this.ctx.setCenter(null);
+    this.ctx.setLive(null);
+  }
+
+  // ----- rows -----------------------------------------------------------------------------
+
+  rowFor(m) {
+    const from = parseMailbox(m.from);
+    const label = senderLabel(m.from);
+    const row = h("a", {
+      class: ["row", !m.seen && "unread"],
+      href: urls.message(this.address, m.id, this.q),
+      dataset: { id: m.id },
+    },
+      h("span", { class: "unread-dot", title: "Unread" }),
+      avatar(label, from.email),
+      h("span", { class: "row-main" },
+        h("span", { class: "row-top" },
+          h("span", { class: "row-from", text: label }),
+          timeAgo(m.date || m.received_at, { cls: "row-time" }),
+        ),
+        h("span", { class: "row-bottom" },
+          h("span", { class: "row-subject", text: m.subject || "(no subject)" }),
+          m.has_attachments ? h("span", { class: "row-clip", title: "Has attachments" }, icon("paperclip", { size: 14 })) : null,
+          h("span", { class: "row-size", text: formatSize(m.size) }),
+        ),
+      ),
+    );
+    return h("li", { class: "row-item", dataset: { id: m.id } }, row);
+  }
+
+  /** Make the list show `this.messages` in order, reusing rows; highlight `arrived` ones. */
+  syncRows(arrived = new Set()) {
+    const items = [];
+    const keep = new Set();
+    for (const m of this.messages) {
+      let item = this.rows.get(m.id);
+      if (!item) {
+        item = this.rowFor(m);
+        this.rows.set(m.id, item);
+        if (arrived.has(m.id)) this.highlight(item);
+      }
+      this.paintRow(item, m);
+      keep.add(m.id);
+      items.push(item);
+    }
+    for (const [id, item] of this.rows) {
+      if (!keep.has(id)) {
+        this.rows.delete(id);
+        item.remove();
+      }
+    }
+    if (!items.length) {
+      replace(this.list, h("li", { class: "list-state" }, this.emptyList()));
+    } else {
+      for (const stale of this.list.querySelectorAll(".list-state, .skeleton-row")) stale.remove();
+      // Put rows in order, touching only those out of place (keeps animations and focus).
+      let anchor = this.list.firstElementChild;
+      for (const item of items) {
+        if (item === anchor) {
+          anchor = anchor.nextElementSibling;
+        } else {
+          this.list.insertBefore(item, anchor);
+        }
+      }
+    }
+    if (this.cursorId && !this.byId.has(this.cursorId)) this.cursorId = null;
+    this.renderFooter();
+    this.reader.refreshPosition();
+  }
+
+  paintRow(item, m) {
+    const row = item.firstElementChild;
+    row.classList.toggle("unread", !m.seen);
+    row.classList.toggle("open", m.id === this.openId);
+    row.classList.toggle("cursor", m.id === this.cursorId);
+    if (m.id === this.openId) row.setAttribute("aria-current", "true");
+    else row.removeAttribute("aria-current");
+  }
+
+  repaint(id) {
+    const item = this.rows.get(id);
+    const m = this.byId.get(id);
+    if (item && m) this.paintRow(item, m);
+  }
+
+  highlight(item) {
+    item.classList.add("arrived");
+    setTimeout(() => item.classList.remove("arrived"), 2600);
+  }
+
+  emptyList() {
+    if (this.q) {
+      return emptyState({
+        iconName: "search",
+        title: "No matches",
+        text: ["Nothing in this inbox matches ", h("code", { text: this.q }), "."],
+        actions: [h("button", { type: "button", class: "btn", text: "Clear search", onclick: () => this.search("") })],
+      });
+    }
+    return emptyState({
+      iconName: "inbox",
+      pulse: this.live && this.live.status === "live",
+      title: "Waiting for mail",
+      text: ["Messages sent to ", h("strong", { class: "break", text: this.address }), " show up here the moment they arrive."],
+      actions: [copyButton(this.address, "Copy address", { withLabel: "Copy address", toastText: "Address copied", cls: "btn-primary" })],
+    });
+  }
+
+  renderFooter() {
+    if (!this.loaded) return;
+    if (this.nextCursor) {
+      replace(this.footer, h("button", {
+        type: "button",
+        class: "btn btn-ghost load-more",
+        disabled: this.loadingMore,
+        text: this.loadingMore ? "Loading…" : "Load older messages",
+        onclick: () => this.loadMore(),
+      }));
+    } else if (this.messages.length > 8) {
+      replace(this.footer, h("p", { class: "list-end", text: this.q ? "End of results" : "That's everything" }));
+    } else {
+      replace(this.footer);
+    }
+  }
+
+  updateMeta() {
+    if (!this.loaded) return;
+    const parts = [];
+    if (this.q) parts.push(h("span", { text: `${plural(this.total, "match", "matches")}` }));
+    else parts.push(h("span", { text: plural(this.total, "message") }));
+    if (this.unread > 0) parts.push(h("span", { class: "meta-unread", text: `${this.unread.toLocaleString()} unread` }));
+    if (this.q) {
+      parts.push(h("button", { type: "button", class: "link-button", text: "Clear search", onclick: () => this.search("") }));
+    }
+    replace(this.meta, parts.map((p, i) => [i ? h("span", { class: "dot-sep", "aria-hidden": "true", text: "·" }) : null, p]));
+    this.updateTitle();
+    if (!this.messages.length) {
+      const state = this.list.querySelector(".list-state");
+      if (state) replace(state, this.emptyList());
+    }
+  }
+
+  // ----- selection and opening -----------------------------------------------------------
+
+  setOpen(messageId) {
+    const previous = this.openId;
+    this.openId = messageId;
+    if (messageId) this.cursorId = messageId;
+    this.el.classList.toggle("has-open", Boolean(messageId));
+    if (previous) this.repaint(previous);
+    if (messageId) {
+      this.repaint(messageId);
+      this.scrollToRow(messageId);
+      this.reader.open(messageId, this.byId.get(messageId));
+    } else {
+      for (const id of this.rows.keys()) this.repaint(id);
+      if (this.loaded) this.reader.showEmpty(this.messages.length);
+    }
+  }
+
+  openMessage(id) {
+    if (!id) return;
+    if (id === this.openId) return;
+    this.ctx.navigate(urls.message(this.address, id, this.q));
+  }
+
+  closeMessage() {
+    this.ctx.navigate(urls.inbox(this.address, this.q));
+  }
+
+  moveCursor(step) {
+    if (!this.messages.length) return;
+    const ids = this.messages.map((m) => m.id);
+    let index = ids.indexOf(this.cursorId || this.openId);
+    index = index < 0 ? (step > 0 ? 0 : ids.length - 1) : Math.min(ids.length - 1, Math.max(0, index + step));
+    const previous = this.cursorId;
+    this.cursorId = ids[index];
+    if (previous) this.repaint(previous);
+    this.repaint(this.cursorId);
+    this.scrollToRow(this.cursorId);
+    if (index >= ids.length - 3) this.loadMore();
+  }
+
+  scrollToRow(id) {
+    const item = this.rows.get(id);
+    if (item) item.scrollIntoView({ block: "nearest", behavior: prefersReducedMotion() ? "auto" : "smooth" });
+  }
+
+  /** Where message `id` sits in the loaded list, and its neighbours (null when not listed). */
+  position(id) {
+    const index = this.messages.findIndex((m) => m.id === id);
+    if (index < 0) return null;
+    return {
+      index,
+      count: this.total,
+      newer: index > 0 ? this.messages[index - 1].id : null,
+      older: index + 1 < this.messages.length ? this.messages[index + 1].id : null,
+    };
+  }
+
+  /** What keyboard actions apply to: the highlighted row, else the open message. */
+  currentId() {
+    return this.cursorId || this.openId;
+  }
+
+  // ----- actions --------------------------------------------------------------------------
+
+  applySeen(id, seen) {
+    const m = this.byId.get(id);
+    if (m && m.seen !== seen) {
+      m.seen = seen;
+      this.unread = Math.max(0, this.unread + (seen ? -1 : 1));
+      this.repaint(id);
+      this.updateMeta();
+    }
+    this.reader.syncSeen(id, seen);
+  }
+
+  /** Mark read or unread (optimistic; undone when the server refuses). */
+  async setSeen(id, seen, { quiet = false } = {}) {
+    if (!this.ctx.caps.markRead) {
+      if (!quiet) toast("Marking messages read isn't available on this server yet.", { kind: "error" });
+      return;
+    }
+    const m = this.byId.get(id);
+    const before = m ? m.seen : !seen;
+    this.applySeen(id, seen);
+    // One write at a time per message, so quick toggles reach the server in order.
+    const previous = this.seenWrites.get(id) || Promise.resolve();
+    const write = previous.catch(() => {}).then(() => api.setSeen(id, seen));
+    this.seenWrites.set(id, write);
+    try {
+      await write;
+    } catch (err) {
+      this.applySeen(id, before);
+      if (!quiet) toast(describeError(err, "Marking messages read"), { kind: "error" });
+    } finally {
+      if (this.seenWrites.get(id) === write) this.seenWrites.delete(id);
+    }
+  }
+
+  toggleSeen(id) {
+    const m = this.byId.get(id);
+    const seen = m ? m.seen : this.reader.message && this.reader.message.id === id ? this.reader.message.seen : false;
+    this.setSeen(id, !seen);
+  }
+
+  async deleteMessage(id) {
+    if (!id) return;
+    try {
+      await api.deleteMessage(id);
+    } catch (err) {
+      const alreadyGone = err instanceof ApiError && err.status === 404 && !err.missingRoute;
+      if (!alreadyGone) {
+        toast(describeError(err, "Deleting messages"), { kind: "error" });
+        return;
+      }
+    }
+    this.removeMessage(id, { byUser: true });
+    toast("Message deleted", { kind: "success", timeout: 2200 });
+  }
+
+  /** Take a message out of the list (deleted here, or anywhere: a live event). */
+  removeMessage(id, { byUser = false } = {}) {
+    const index = this.messages.findIndex((m) => m.id === id);
+    if (index >= 0) {
+      const [m] = this.messages.splice(index, 1);
+      this.byId.delete(id);
+      this.total = Math.max(0, this.total - 1);
+      if (!m.seen) this.unread = Math.max(0, this.unread - 1);
+      if (this.cursorId === id) {
+        const next = this.messages[index] || this.messages[index - 1];
+        this.cursorId = next ? next.id : null;
+        if (next) this.repaint(next.id);
+      }
+      const item = this.rows.get(id);
+      this.rows.delete(id);
+      if (item) {
+        if (prefersReducedMotion()) {
+          item.remove();
+        } else {
+          item.classList.add("leaving");
+          setTimeout(() => item.remove(), 220);
+        }
+      }
+      if (!this.messages.length) replace(this.list, h("li", { class: "list-state" }, this.emptyList()));
+      this.updateMeta();
+      this.renderFooter();
+      this.reader.refreshPosition();
+    }
+    if (this.openId === id) {
+      if (byUser) {
+        this.closeMessage();
+      } else {
+        this.reader.showGone();
+      }
+    }
+  }
+
+  async deleteAll() {
+    if (!this.ctx.caps.deleteAll) {
+      toast("Deleting all messages isn't available on this server yet.", { kind: "error" });
+      return;
+    }
+    if (!this.loaded || this.total === 0) {
+      toast(this.q ? "No messages match this search." : "This inbox is already empty.");
+      return;
+    }
+    const ok = await confirmDialog({
+      title: this.q ? "Delete matching messages?" : "Delete all messages?",
+      message: this.q
+        ? `This deletes the ${plural(this.total, "message")} in ${this.address} that match “${this.q}”. This can't be undone.`
+        : `This deletes all ${plural(this.total, "message")} in ${this.address}. This can't be undone.`,
+      confirmLabel: this.q ? "Delete matching" : "Delete all",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      const result = await api.deleteAll(this.address, this.q || undefined);
+      const count = result && Number.isFinite(result.deleted) ? result.deleted : 0;
+      toast(`Deleted ${plural(count, "message")}`, { kind: "success" });
+    } catch (err) {
+      toast(describeError(err, "Deleting all messages"), { kind: "error" });
+      return;
+    }
+    if (this.openId) this.closeMessage();
+    await this.load();
+  }
+
+  // ----- live updates ---------------------------------------------------------------------
+
+  startLive() {
+    this.live = new LiveFeed(this.address, {
+      onStatus: (status) => this.onLiveStatus(status),
+      onOpen: ({ resumed }) => {
+        // A fresh subscription may have missed what arrived since the list was read.
+        if (!resumed) this.resync();
+      },
+      onEvent: (event) => {
+        if (!this.loaded) {
+          this.pendingEvents.push(event);
+          return;
+        }
+        this.applyEvent(event);
+      },
+    });
+    this.live.start();
+  }
+
+  onLiveStatus(status) {
+    this.ctx.setLive(status);
+    clearInterval(this.pollTimer);
+    this.pollTimer = null;
+    if (status === "offline") {
+      // No event stream (down, or not offered by this server): poll instead.
+      this.pollTimer = setInterval(() => this.resync(), POLL_INTERVAL_MS);
+    }
+    const pulse = this.list.querySelector(".empty-icon");
+    if (pulse && !this.q) pulse.classList.toggle("pulse", status === "live");
+  }
+
+  applyEvent(event) {
+    if (event.mailbox && event.mailbox !== this.address) return;
+    const data = event.data && typeof event.data === "object" ? event.data : {};
+    switch (event.type) {
+      case "message.received":
+        this.onReceived(event, data);
+        break;
+      case "message.deleted":
+        if (event.message_id) this.removeMessage(event.message_id);
+        break;
+      case "message.read":
+        // While our own writes are in flight their echoes would flicker the row: skip them.
+        if (event.message_id && typeof data.seen === "boolean" && !this.seenWrites.has(event.message_id)) {
+          this.applySeen(event.message_id, data.seen);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  onReceived(event, data) {
+    const id = event.message_id;
+    if (!id || this.byId.has(id)) return;
+    if (this.q) {
+      // Only the server knows whether the new message matches the search.
+      clearTimeout(this.searchResyncTimer);
+      this.searchResyncTimer = setTimeout(() => this.resync(), 250);
+      return;
+    }
+    const oldest = this.messages[this.messages.length - 1];
+    if (this.nextCursor && oldest && id < oldest.id) return; // belongs to a page not loaded yet
+    const m = {
+      id,
+      mailbox: this.address,
+      subject: typeof data.subject === "string" ? data.subject : "(no subject)",
+      from: typeof data.from === "string" ? data.from : "",
+      size: Number.isFinite(data.size) ? data.size : 0,
+      has_attachments: Boolean(data.has_attachments),
+      seen: false,
+      received_at: event.created_at || new Date().toISOString(),
+      to: [this.address],
+      cc: [],
+    };
+    this.messages.push(m);
+    this.messages.sort(byNewest);
+    this.byId.set(id, m);
+    this.total += 1;
+    this.unread += 1;
+    this.syncRows(new Set([id]));
+    this.updateMeta();
+    if (!this.openId) this.reader.showEmpty(this.messages.length);
+  }
+
+  // ----- keyboard -------------------------------------------------------------------------
+
+  /** Returns true when the key was used. */
+  handleKey(e) {
+    const inReader = e.target instanceof Element && Boolean(e.target.closest(".reader-pane"));
+    const onControl = e.target instanceof Element && Boolean(e.target.closest("button, a, summary, [role=tab]"));
+    switch (e.key) {
+      case "j":
+        this.moveCursor(1);
+        return true;
+      case "k":
+        this.moveCursor(-1);
+        return true;
+      case "ArrowDown":
+      case "ArrowUp":
+        if (inReader) return false;
+        this.moveCursor(e.key === "ArrowDown" ? 1 : -1);
+        return true;
+      case "Enter":
+      case "o": {
+        if (e.key === "Enter" && onControl && !(e.target instanceof Element && e.target.closest("a.row"))) return false;
+        if (!this.cursorId) this.moveCursor(1);
+        if (!this.cursorId) return false;
+        this.openMessage(this.cursorId);
+        return true;
+      }
+      case "Delete":
+      case "#": {
+        const id = this.currentId();
+        if (!id) return false;
+        this.deleteMessage(id);
+        return true;
+      }
+      case "r": {
+        const id = this.currentId();
+        if (!id) return false;
+        this.toggleSeen(id);
+        return true;
+      }
+      case "/":
+        if (this.searchInput.disabled) {
+          toast("Search isn't available on this server yet.");
+          return true;
+        }
+        this.searchInput.focus();
+        this.searchInput.select();
+        return true;
+      case "Escape":
+        if (this.openId) {
+          this.closeMessage();
+          return true;
+        }
+        if (this.cursorId) {
+          const previous = this.cursorId;
+          this.cursorId = null;
+          this.repaint(previous);
+          return true;
+        }
+        return false;
+      case "c":
+        copyText(this.address).then((ok) => toast(ok ? "Address copied" : "Couldn't copy the address", { kind: ok ? "success" : "error", timeout: 2000 }));
+        return true;
+      default:
+        return false;
+    }
+  }
+}
+
