@@ -22,6 +22,7 @@ from ephemail.services.clock import SystemClock
 from ephemail.services.connections import ConnectionGate
 from ephemail.services.ingest import IngestService
 from ephemail.services.lifecycle import Heartbeat, RetentionSweeper
+from ephemail.services.live import LiveService
 from ephemail.services.mailboxes import MailboxService
 from ephemail.services.policy import PolicyService
 from ephemail.settings import Settings
@@ -133,13 +134,22 @@ class Application:
             max_batch=s.max_batch,
         )
         self.ingest.start()
+        access = AccessPolicy(public_read=True)
         self.mailboxes = MailboxService(
             self.store,
             self.bus,
             self.policy,
-            access=AccessPolicy(public_read=True),
+            access=access,
             default_domain=s.default_domain,
             page_size_max=s.page_size_max,
+        )
+        self.live = LiveService(
+            self.store,
+            self.bus,
+            self.mailboxes,
+            access=access,
+            heartbeat_interval=s.events_heartbeat_interval,
+            queue_size=s.events_queue_size,
         )
         self.retention = RetentionSweeper(
             self.store, self.bus, self.clock, interval=s.retention_interval
@@ -155,7 +165,13 @@ class Application:
             )
             self._tasks.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
         if s.http_enabled:
-            self._http = HttpServer(create_api(self.mailboxes, self.readiness))
+            api = create_api(
+                self.mailboxes,
+                self.readiness,
+                live=self.live,
+                allowed_origins=s.allowed_origins,
+            )
+            self._http = HttpServer(api)
             self.http_port = await self._http.start(s.http_bind, s.http_port)
             log.info("HTTP listening on %s:%d", s.http_bind, self.http_port)
         if s.smtp_enabled:
@@ -207,6 +223,7 @@ class Application:
             await self._smtp.stop(self.settings.shutdown_grace)
             self._smtp = None
         if self._http is not None:
+            self.live.close()  # end live streams and waits: nothing left to wait for
             await self._http.stop()
             self._http = None
         if self._ingest is not None:

@@ -16,6 +16,7 @@ from ephemail.domain.messages import (
     Page,
     ParsedSummary,
 )
+from ephemail.domain.search import SearchQuery
 
 
 class StoreError(Exception):
@@ -106,13 +107,21 @@ class Store(Protocol):
 
     async def get_raw(self, message_id: str) -> bytes | None: ...
 
+    async def search_messages(
+        self, query: SearchQuery, *, address: str | None, limit: int, cursor: str | None
+    ) -> Page:
+        """Messages matching `query` in every folder of `address` (None: every mailbox),
+        paged like `list_messages`; `total` and `unread` count every match.
+        Raises InvalidCursorError for a cursor no listing produced."""
+        ...
+
     async def mailbox_message_ids(self, address: str, *, limit: int) -> list[str]:
         """Ids of up to `limit` messages of a mailbox (every folder), oldest first."""
         ...
 
     # -- changes made by readers ---------------------------------------------
-    async def create_mailbox(self, address: str) -> tuple[Mailbox, bool]:
-        """Create a public mailbox unless it exists; (mailbox, created by this call)."""
+    async def create_mailbox(self, address: str) -> tuple[Mailbox, list[Event]]:
+        """Create a public mailbox unless it exists; its `mailbox.created` event if new."""
         ...
 
     async def set_seen(self, message_ids: Sequence[str], seen: bool) -> list[Event]:
@@ -128,7 +137,16 @@ class Store(Protocol):
         """Delete up to `limit` messages whose expires_at has passed."""
         ...
 
-    async def events_after(self, after_id: int, limit: int) -> list[Event]: ...
+    async def events_after(
+        self, after_id: int, limit: int, *, mailboxes: Sequence[str] | None = None
+    ) -> list[Event]:
+        """Up to `limit` events with ids above `after_id`, in id order; only those of
+        `mailboxes` when given (None: every mailbox)."""
+        ...
+
+    async def last_event_id(self) -> int:
+        """The highest event id written so far (0 when there is none)."""
+        ...
 
     async def count_messages(self) -> int: ...
 
@@ -141,7 +159,18 @@ class EventBus(Protocol):
     def subscribe(self, max_queue: int = 1000) -> EventSubscription: ...
 
 
+class SubscriberDropped(Exception):
+    """The subscriber's queue overflowed; it must resume from the event table."""
+
+
 class EventSubscription(Protocol):
+    """Events published after `subscribe`. Iteration raises SubscriberDropped once the
+    subscriber fell behind; `dropped` turns true at that moment (events still queued
+    then may follow a gap, so a careful reader stops as soon as it sees the flag)."""
+
+    @property
+    def dropped(self) -> bool: ...
+
     def __aiter__(self) -> AsyncIterator[Event]: ...
 
     def close(self) -> None: ...

@@ -8,13 +8,15 @@ recipient, everything bound to 127.0.0.1, SQLite under `./data`.
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -101,6 +103,22 @@ class Settings(BaseSettings):
     http_bind: str = Field("127.0.0.1", validation_alias=_aliases("http_bind", "API_BIND"))
     http_port: int = Field(8025, ge=0, le=65535, validation_alias=_aliases("http_port", "API_PORT"))
     page_size_max: int = Field(200, ge=1, validation_alias=_aliases("page_size_max"))
+    events_heartbeat_interval: float = Field(
+        15.0, gt=0, le=3600, validation_alias=_aliases("events_heartbeat_interval")
+    )
+    events_queue_size: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Events buffered per live client before it is dropped as too slow.",
+        validation_alias=_aliases("events_queue_size"),
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra browser origins allowed to open WebSockets (the server's own "
+        "always is); a JSON list or comma-separated; `*` allows any.",
+        validation_alias=_aliases("allowed_origins"),
+    )
 
     # -- later protocols (accepted and validated now; see README "Status") ----
     imap_enabled: bool = Field(False, validation_alias=_aliases("imap_enabled", "IMAP_ENABLED"))
@@ -152,6 +170,17 @@ class Settings(BaseSettings):
             return normalize_domain(value)
         except AddressError as exc:
             raise ValueError(str(exc)) from exc
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: Any) -> Any:
+        """An environment variable may hold a JSON list or comma-separated origins."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("heartbeat_url")
     @classmethod

@@ -20,10 +20,11 @@ from tests.store.test_store_contract import delivery
 
 async def test_create_mailbox_once_with_inbox_and_event(store: SqlStore) -> None:
     mailbox, created = await store.create_mailbox("new@example.com")
-    assert created and mailbox.address == "new@example.com"
+    assert [e.type for e in created] == [EventType.MAILBOX_CREATED]
+    assert mailbox.address == "new@example.com"
     assert mailbox.kind is MailboxKind.PUBLIC and mailbox.domain == "example.com"
     again, created_again = await store.create_mailbox("new@example.com")
-    assert not created_again and again.id == mailbox.id
+    assert created_again == [] and again.id == mailbox.id
 
     events = await store.events_after(0, 100)
     assert [(e.type, e.mailbox) for e in events] == [(EventType.MAILBOX_CREATED, "new@example.com")]

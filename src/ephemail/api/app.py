@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from ephemail import __version__
+from ephemail.api.compat import build_compat_router
 from ephemail.api.errors import install_error_handlers
+from ephemail.api.events import build_events_router
 from ephemail.api.v1 import build_router
+from ephemail.api.web import mount_web
+from ephemail.services.live import LiveService
 from ephemail.services.mailboxes import MailboxService
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
 
-def create_api(mailboxes: MailboxService, readiness: ReadinessCheck) -> FastAPI:
+def create_api(
+    mailboxes: MailboxService,
+    readiness: ReadinessCheck,
+    *,
+    live: LiveService | None = None,
+    allowed_origins: Sequence[str] = (),
+) -> FastAPI:
     """Build the HTTP application over the services (wired by ephemail.app)."""
     api = FastAPI(
         title="ephemail",
@@ -26,6 +36,9 @@ def create_api(mailboxes: MailboxService, readiness: ReadinessCheck) -> FastAPI:
     )
     install_error_handlers(api)
     api.include_router(build_router(mailboxes))
+    api.include_router(build_compat_router(mailboxes))
+    if live is not None:
+        api.include_router(build_events_router(live, mailboxes, allowed_origins=allowed_origins))
 
     @api.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -42,4 +55,5 @@ def create_api(mailboxes: MailboxService, readiness: ReadinessCheck) -> FastAPI:
             status_code=200 if ok else 503,
         )
 
+    mount_web(api)
     return api

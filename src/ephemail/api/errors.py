@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ephemail.domain.address import AddressError
+from ephemail.domain.search import SearchSyntaxError
 from ephemail.ports import InvalidCursorError, StoreError
 from ephemail.services.access import AccessDenied
-from ephemail.services.mailboxes import MessageNotFound
+from ephemail.services.mailboxes import AttachmentNotFound, MailboxNotAllowed, MessageNotFound
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MessageNotFound)
     async def _missing(_: Request, exc: MessageNotFound) -> JSONResponse:
         return error_response(404, "not_found", "message not found")
+
+    @app.exception_handler(AttachmentNotFound)
+    async def _no_attachment(_: Request, exc: AttachmentNotFound) -> JSONResponse:
+        return error_response(404, "not_found", "attachment not found")
+
+    @app.exception_handler(SearchSyntaxError)
+    async def _query(_: Request, exc: SearchSyntaxError) -> JSONResponse:
+        return error_response(400, "invalid_query", str(exc))
+
+    @app.exception_handler(MailboxNotAllowed)
+    async def _not_allowed(_: Request, exc: MailboxNotAllowed) -> JSONResponse:
+        return error_response(403, "mailbox_not_allowed", str(exc))
 
     @app.exception_handler(AccessDenied)
     async def _denied(_: Request, exc: AccessDenied) -> JSONResponse:

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from ephemail.domain.messages import MessageDetail, MessageSummary
+from ephemail.mime.html import has_remote_content
 
 
 class AttachmentOut(BaseModel):
@@ -75,6 +76,7 @@ class MessageOut(MessageSummaryOut):
     attachments: list[AttachmentOut]
     sha256: str
     queue_id: str
+    remote_content: bool
 
     @classmethod
     def of_detail(cls, d: MessageDetail) -> MessageOut:
@@ -99,4 +101,76 @@ class MessageOut(MessageSummaryOut):
             ],
             sha256=d.sha256,
             queue_id=d.queue_id,
+            remote_content=has_remote_content(d.html) if d.html else False,
         )
+
+
+class SeenIn(BaseModel):
+    """Body of PATCH /api/v1/messages/{id}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seen: bool
+
+
+class MailboxCreateIn(BaseModel):
+    """Body of POST /api/v1/mailboxes: an address, or a domain for a random address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(default=None, max_length=320)
+    domain: str | None = Field(default=None, max_length=253)
+
+
+class MailboxOut(BaseModel):
+    address: str
+    kind: str
+    exists: bool
+    created_at: datetime | None
+    total: int
+    unread: int
+
+
+class MailboxCreatedOut(BaseModel):
+    address: str
+    kind: str
+    created_at: datetime
+    created: bool
+
+
+class DomainOut(BaseModel):
+    name: str
+    shared: bool
+    default: bool
+
+
+class DomainsOut(BaseModel):
+    domains: list[DomainOut]
+
+
+class DeletedOut(BaseModel):
+    deleted: int
+
+
+class CodeOut(BaseModel):
+    value: str
+    context: str
+
+
+class LinkOut(BaseModel):
+    url: str
+    text: str | None
+
+
+class ExtractOut(BaseModel):
+    codes: list[CodeOut]
+    links: list[LinkOut]
+
+
+class SearchPageOut(BaseModel):
+    mailbox: str | None
+    query: str
+    messages: list[MessageSummaryOut]
+    next_cursor: str | None
+    total: int
+    unread: int

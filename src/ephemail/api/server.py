@@ -30,14 +30,30 @@ class HttpServer:
 
     async def start(self, host: str, port: int) -> int:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto is
+        # IPPROTO_TCP (proto 0 is inherited by accepted sockets), and without it Nagle
+        # plus the client's delayed ACK adds ~40 ms to every keep-alive response.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._app, log_config=None, access_log=False, lifespan="off", server_header=False
+            self._app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            # WebSockets (the `websockets` sans-IO implementation): clients only listen,
+            # so a small inbound message limit; no per-message deflate, whose zlib state
+            # costs each of many idle live connections hundreds of KiB; protocol pings
+            # find dead peers (and keep dynip clients' connections alive).
+            ws="websockets-sansio",
+            ws_max_size=64 * 1024,
+            ws_per_message_deflate=False,
+            ws_ping_interval=20.0,
+            ws_ping_timeout=20.0,
         )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="http")

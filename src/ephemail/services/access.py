@@ -52,3 +52,12 @@ def authorize(
     if kind is MailboxKind.PUBLIC and policy.public_read:
         return
     raise AccessDenied(f"{action.value} not allowed")
+
+
+def authorize_global(policy: AccessPolicy, principal: Principal, action: Action) -> None:
+    """Raise AccessDenied unless `principal` may `action` across every mailbox at once
+    (global search, the all-mailboxes event stream). Only the open dev mode allows it
+    today; admins join with the accounts issue."""
+    if policy.public_read:
+        return
+    raise AccessDenied(f"{action.value} across all mailboxes not allowed")

@@ -11,35 +11,34 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 from ephemail.domain.events import Event
+from ephemail.ports import SubscriberDropped
 
-
-class SubscriberDropped(Exception):
-    """The subscriber's queue overflowed; it must resume from the event table."""
+__all__ = ["InProcessEventBus", "SubscriberDropped"]
 
 
 class _Subscription:
     def __init__(self, bus: InProcessEventBus, max_queue: int) -> None:
         self._bus = bus
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=max_queue)
+        self._max = max_queue
+        # One slot beyond `max_queue` is kept for the end marker, so ending a
+        # subscription never discards an event it was already given.
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=max_queue + 1)
         self.dropped = False
         self.closed = False
 
     def offer(self, event: Event) -> None:
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if self._queue.qsize() >= self._max:
             self.dropped = True
             self._finish()
+            return
+        self._queue.put_nowait(event)
 
     def _finish(self) -> None:
         self.closed = True
         self._bus.unsubscribe(self)
-        # Wake a waiting reader: drain one slot if needed to fit the sentinel.
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        self._queue.put_nowait(None)  # wakes a waiting reader; its slot is reserved
 
     def close(self) -> None:
         if not self.closed:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from ephemail.adapters.sql import tables as t
 from ephemail.adapters.sql.bulk import BulkInsert
 from ephemail.adapters.sql.engine import Engines
+from ephemail.adapters.sql.search import needs_contents, search_conditions
 from ephemail.domain.address import domain_of
 from ephemail.domain.bans import Ban, BanMatch, BanScope, BanStatus
 from ephemail.domain.events import DeletionReason, Event, EventType
@@ -35,6 +36,7 @@ from ephemail.domain.messages import (
     MessageSummary,
     Page,
 )
+from ephemail.domain.search import SearchQuery
 from ephemail.ports import ConflictError, Delivery, InvalidCursorError, StoreError
 
 T = TypeVar("T")
@@ -371,6 +373,7 @@ class SqlStore:
             "message_id_header": s.message_id,
             "text_body": s.text,
             "html_body": s.html,
+            "body_text": s.body_text if s.body_text is not None else s.text,
             "attachments": _attachments_json(s.attachments),
             "headers": json.dumps([list(h) for h in s.headers]),
             "has_attachments": bool(s.attachments),
@@ -644,10 +647,71 @@ class SqlStore:
         )
         return bytes(raw) if raw is not None else None
 
+    async def search_messages(
+        self, query: SearchQuery, *, address: str | None, limit: int, cursor: str | None
+    ) -> Page:
+        """Messages matching `query` in every folder of mailbox `address` (None: every
+        mailbox), newest first, paged like `list_messages`; `total` and `unread` count
+        every match. The text index does the matching (adapters/sql/search.py)."""
+        if cursor is not None and not is_valid_id(cursor):
+            raise InvalidCursorError("invalid cursor")
+        matches: Any = t.messages
+        if needs_contents(query, postgresql=self._pg):
+            matches = matches.join(
+                t.message_contents, t.message_contents.c.sha256 == t.messages.c.sha256
+            )
+
+        def tx(conn: Connection) -> Page:
+            if address is None:
+                where = search_conditions(query, postgresql=self._pg)
+            else:
+                mailbox_id = conn.scalar(
+                    select(t.mailboxes.c.id).where(t.mailboxes.c.address == address)
+                )
+                if mailbox_id is None:
+                    return Page()
+                in_mailbox = t.messages.c.mailbox_id == mailbox_id
+                # SQLite plans by the mailbox's size (PostgreSQL's planner knows it).
+                size = None if self._pg else conn.scalar(select(func.count()).where(in_mailbox))
+                where = search_conditions(query, postgresql=self._pg, scope_size=size)
+                where.append(in_mailbox)
+            # Ids first (narrow rows only), then the summaries of one page.
+            page = select(t.messages.c.id).select_from(matches).where(*where)
+            if cursor is not None:
+                page = page.where(t.messages.c.id < cursor.upper())
+            ids = list(conn.scalars(page.order_by(t.messages.c.id.desc()).limit(limit + 1)))
+            unseen = func.sum(case((t.messages.c.seen.is_(False), 1), else_=0))
+            total, unread = conn.execute(
+                select(func.count(), func.coalesce(unseen, 0)).select_from(matches).where(*where)
+            ).one()
+            rows = (
+                conn.execute(
+                    select(*self._SUMMARY_COLUMNS)
+                    .select_from(self._joined())
+                    .where(t.messages.c.id.in_(ids[:limit]))
+                    .order_by(t.messages.c.id.desc())
+                ).all()
+                if ids
+                else []
+            )
+            next_cursor = ids[limit - 1] if len(ids) > limit else None
+            return Page(
+                items=[self._summary(r) for r in rows],
+                next_cursor=next_cursor,
+                total=total,
+                unread=int(unread),
+            )
+
+        return await self._read(tx)
+
     async def count_messages(self) -> int:
         value = await self._read(
             lambda conn: conn.scalar(select(func.count()).select_from(t.messages))
         )
+        return int(value or 0)
+
+    async def last_event_id(self) -> int:
+        value = await self._read(lambda conn: conn.scalar(select(func.max(t.events.c.id))))
         return int(value or 0)
 
     async def mailbox_message_ids(self, address: str, *, limit: int) -> list[str]:
@@ -665,11 +729,11 @@ class SqlStore:
         )
 
     # -- changes made by readers ---------------------------------------------
-    async def create_mailbox(self, address: str) -> tuple[Mailbox, bool]:
+    async def create_mailbox(self, address: str) -> tuple[Mailbox, list[Event]]:
         """Create a public mailbox (with its INBOX) unless it exists.
 
-        Returns the mailbox and whether this call created it; a new one gets a
-        `mailbox.created` event in the same transaction.
+        Returns the mailbox and the `mailbox.created` event written in the same
+        transaction (none when the mailbox existed already).
         """
 
         def tx(conn: Connection) -> tuple[Any, list[Event]]:
@@ -679,7 +743,7 @@ class SqlStore:
             return row, events
 
         row, events = await self._write(tx)
-        return self._mailbox(row), bool(events)
+        return self._mailbox(row), events
 
     async def set_seen(self, message_ids: Sequence[str], seen: bool) -> list[Event]:
         """Set the \\Seen state; a `message.read` event for each message that changed."""
@@ -780,15 +844,14 @@ class SqlStore:
             ],
         )
 
-    async def events_after(self, after_id: int, limit: int) -> list[Event]:
-        rows = await self._read(
-            lambda conn: conn.execute(
-                select(t.events)
-                .where(t.events.c.id > after_id)
-                .order_by(t.events.c.id)
-                .limit(limit)
-            ).all()
-        )
+    async def events_after(
+        self, after_id: int, limit: int, *, mailboxes: Sequence[str] | None = None
+    ) -> list[Event]:
+        query = select(t.events).where(t.events.c.id > after_id)
+        if mailboxes is not None:
+            query = query.where(t.events.c.mailbox.in_(sorted(set(mailboxes))))
+        query = query.order_by(t.events.c.id).limit(limit)
+        rows = await self._read(lambda conn: conn.execute(query).all())
         return [
             Event(
                 id=r.id,

@@ -118,6 +118,10 @@ message_contents = Table(
     Column("has_attachments", Boolean, nullable=False),
     Column("defects", Text, nullable=False),  # JSON list
     Column("created_at", UtcDateTime, nullable=False),
+    # The readable text (text part, else the HTML as text) that search indexes. The index
+    # itself (SQLite FTS5 table, PostgreSQL tsvector column) is not declared here: see
+    # migration 0002 and adapters/sql/search.py.
+    Column("body_text", Text, nullable=True),
 )
 
 messages = Table(
