@@ -50,13 +50,16 @@ def chromium_executable() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: the sync Playwright driver keeps an event loop running
+# in this thread until it stops, and every asyncio test collected after this package
+# would fail with "Runner.run() cannot be called from a running event loop".
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(
         executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True
@@ -67,7 +70,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EphemailProcess]:
     """One real `ephemail serve` (SQLite) for all browser tests."""
     process = EphemailProcess(tmp_path_factory.mktemp("browser") / "data")
