@@ -489,16 +489,18 @@ async def test_upgrade_indexes_messages_stored_before_the_index(database_url: st
         await engines.dispose()
 
 
-async def test_both_sqlite_plans_give_the_same_answers(
+async def test_every_plan_gives_the_same_answers(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite checks a small mailbox message by message and a large one through the
-    term's match list (search.PER_MESSAGE_CHECK_MAX): both must agree."""
+    """A small mailbox is searched in one statement (SQLite: message by message); a
+    large scope counts first, then sorts few matches or walks many in id order
+    (search.SMALL_SCOPE_MAX, search.FEW_MATCHES_MAX). Every plan agrees, pages too."""
     await put(
         store,
         mail(subject="alpha beta", body="gamma", attachments=(Attachment("x.pdf", "a/b", 1),)),
         mail(subject="alpha", body="delta", from_="Zed <zed@z.test>"),
         mail(subject="beta", body="gamma delta", cc=("carol@example.com",)),
+        *(mail(subject=f"filler {i}", body="alpha") for i in range(4)),
     )
     queries = [
         "alpha",
@@ -511,7 +513,30 @@ async def test_both_sqlite_plans_give_the_same_answers(
         "cc:carol",
         "has:attachment -delta",
     ]
-    small_plan = [await found(store, q) for q in queries]
-    monkeypatch.setattr(search, "PER_MESSAGE_CHECK_MAX", -1)
-    assert [await found(store, q) for q in queries] == small_plan
-    assert [len(ids) for ids in small_plan] == [2, 1, 1, 0, 1, 1, 1, 1, 1]
+
+    async def answers(address: str | None) -> list[list[str]]:
+        pages = []
+        for q in queries:
+            ids: list[str] = []
+            cursor = None
+            while True:
+                page = await store.search_messages(
+                    parse_search(q), address=address, limit=2, cursor=cursor
+                )
+                ids += [m.id for m in page.items]
+                assert page.total >= len(ids)
+                if (cursor := page.next_cursor) is None:
+                    break
+            assert len(ids) == page.total
+            pages.append(ids)
+        return pages
+
+    expected = await answers(BOB)
+    assert [len(ids) for ids in expected] == [6, 5, 5, 0, 1, 1, 1, 1, 1]
+    assert all(ids == sorted(ids, reverse=True) for ids in expected)
+    monkeypatch.setattr(search, "SMALL_SCOPE_MAX", -1)
+    assert await answers(BOB) == expected
+    assert await answers(None) == expected
+    monkeypatch.setattr(search, "FEW_MATCHES_MAX", 0)
+    assert await answers(BOB) == expected
+    assert await answers(None) == expected

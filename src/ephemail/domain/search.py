@@ -19,8 +19,9 @@ Meaning of each form:
   From/To/Cc headers, the readable body text or an attachment's file name. So
   ``example.org`` and ``alice@example.org`` find the address ``alice@example.org``.
 - ``from:``, ``to:``, ``cc:``, ``subject:`` (value bare or quoted): the same token match,
-  restricted to that header. ``from:`` also matches the envelope sender (SMTP
-  ``MAIL FROM``) when the value occurs in it, case-insensitively.
+  restricted to that header; ``from:`` looks in the envelope sender (SMTP ``MAIL FROM``)
+  too. ``from:alice``, ``from:example.org`` and ``from:alice@example.org`` all find
+  ``Alice <alice@example.org>``. Quoting changes nothing but allows spaces.
 - ``has:attachment`` (or ``has:attachments``), ``is:read``, ``is:unread``.
 - ``before:YYYY-MM-DD``: arrived before that day began (UTC); ``after:YYYY-MM-DD``:
   arrived on that day or later (UTC), as Gmail does. ``after:2026-01-01

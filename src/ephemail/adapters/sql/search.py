@@ -6,14 +6,15 @@ that migration 0002 builds (see `ephemail.domain.search` for what each term mean
   `unicode61 remove_diacritics 2`. Its `from_text` column holds the From header and the
   envelope sender. Every text term becomes an FTS5 string (`"..."`, a `"` doubled), so
   no user text can reach FTS5's operator syntax; field terms add a column filter.
-- **PostgreSQL**: the stored generated column `message_contents.search_vector`
-  (`to_tsvector('simple', ...)` of the text as `ephemail_search_fold` folds it: lower
-  case, Latin diacritics removed, punctuation turned into spaces, i.e. FTS5's tokens)
-  with a GIN index, and a GIN expression index over the envelope sender of `messages`.
-  A term is `phraseto_tsquery('simple', ephemail_search_fold(<bound value>))`; a field
-  term re-checks that field's own text on the rows the index found.
+- **PostgreSQL**: the tsvector column `messages.search_vector` (`to_tsvector('simple',
+  ...)` of the text as `ephemail_search_fold` folds it: lower case, Latin diacritics
+  removed, punctuation turned into spaces, i.e. FTS5's tokens; weights A subject, B From
+  and envelope sender, C To and Cc, D body and file names), filled by a trigger, with a
+  GIN index. A word or phrase is `phraseto_tsquery('simple', ephemail_search_fold(v))`
+  and a field term `ephemail_search_query(v, weight)`, v always a bound value; `to:` and
+  `cc:` (one weight) re-check the header's own text on the rows the index found.
 
-Conditions refer to `messages` and `message_contents`; the caller joins the two.
+Conditions refer to `messages`, and to `message_contents` when `needs_contents` says so.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from sqlalchemy import (
     func,
     literal_column,
     not_,
-    or_,
     select,
     table,
 )
@@ -45,17 +45,20 @@ from ephemail.domain.search import SearchField, SearchQuery, Term
 # Schema objects of the index, made by migration 0002 and absent from `tables.metadata`.
 FTS_TABLE = "message_search"  # SQLite: the FTS5 table (its shadow tables share the prefix)
 FTS_SOURCE_VIEW = "message_search_source"  # SQLite: what the FTS5 table indexes
-PG_VECTOR_COLUMN = "search_vector"  # PostgreSQL: generated tsvector on message_contents
-PG_VECTOR_INDEX = "ix_message_contents_search_vector"  # PostgreSQL: its GIN index
-PG_ENVELOPE_INDEX = "ix_messages_envelope_search"  # PostgreSQL: GIN over envelope senders
+PG_VECTOR_COLUMN = "search_vector"  # PostgreSQL: tsvector column of messages
+PG_VECTOR_INDEX = "ix_messages_search_vector"  # PostgreSQL: its GIN index
 
 # Longest text of one field that the index holds (the same limits as migration 0002).
 FIELD_LIMIT = 10_000
 BODY_LIMIT = 100_000
 
-# SQLite: a scope of at most this many messages is checked message by message against
-# the index (FTS5 seeks each rowid); a larger one reads the term's whole match list once.
-PER_MESSAGE_CHECK_MAX = 500
+# A mailbox of at most this many messages is a small scope: SQLite checks it message by
+# message against the index (FTS5 seeks each rowid; a larger scope reads each term's
+# whole match list once), and the store fetches all its matches in one statement.
+SMALL_SCOPE_MAX = 500
+# Up to this many matches, the store reads every match and sorts them for a page; above,
+# it walks messages newest first and stops at the page's end (see search_messages).
+FEW_MATCHES_MAX = 5000
 
 _FTS_FIELD_COLUMNS = {
     SearchField.FROM: "from_text",
@@ -64,10 +67,18 @@ _FTS_FIELD_COLUMNS = {
     SearchField.SUBJECT: "subject",
 }
 _FTS_COLUMNS = "subject, from_text, to_text, cc_text, body_text, attachment_names"
+# PostgreSQL: the weight of each field in the message's tsvector (migration 0002).
+_PG_WEIGHTS = {
+    SearchField.SUBJECT: "A",
+    SearchField.FROM: "B",
+    SearchField.TO: "C",
+    SearchField.CC: "C",
+}
 
 _fts = table(FTS_TABLE, column("rowid", Integer), column(FTS_TABLE, Text))
 _message_rowid = literal_column("messages.rowid", Integer)
-_search_vector = literal_column(f"message_contents.{PG_VECTOR_COLUMN}", TSVECTOR)
+_message_rowid_unindexed = literal_column("+messages.rowid", Integer)
+_search_vector = literal_column(f"messages.{PG_VECTOR_COLUMN}", TSVECTOR)
 _SIMPLE = literal_column("'simple'::regconfig", REGCONFIG)
 
 
@@ -81,22 +92,39 @@ def is_index_object(name: str | None, kind: str) -> bool:
     if kind == "column":
         return name == PG_VECTOR_COLUMN
     if kind == "index":
-        return name in (PG_VECTOR_INDEX, PG_ENVELOPE_INDEX)
+        return name == PG_VECTOR_INDEX
     return False
 
 
 def search_conditions(
-    query: SearchQuery, *, postgresql: bool, scope_size: int | None = None
+    query: SearchQuery,
+    *,
+    postgresql: bool,
+    scope_size: int | None = None,
+    in_id_order: bool = False,
 ) -> list[ColumnElement[bool]]:
     """The WHERE conditions (to AND together) selecting the messages that match `query`.
 
     `scope_size`: how many messages the search covers when it is limited to a mailbox
-    (None: every mailbox); SQLite picks its plan from it.
+    (None: every mailbox); SQLite picks its plan from it. `in_id_order`: many matches
+    are expected and read newest first: SQLite then walks messages in id order probing
+    the match list (stopping at the page's end) instead of sorting every match.
     """
     if postgresql:
         return [_pg_condition(term) for term in query.terms]
-    per_message = scope_size is not None and scope_size <= PER_MESSAGE_CHECK_MAX
-    return _sqlite_conditions(query, per_message=per_message)
+    return _sqlite_conditions(
+        query, per_message=is_small_scope(scope_size), in_id_order=in_id_order
+    )
+
+
+def is_small_scope(scope_size: int | None) -> bool:
+    """See SMALL_SCOPE_MAX."""
+    return scope_size is not None and scope_size <= SMALL_SCOPE_MAX
+
+
+def are_few_matches(total: int) -> bool:
+    """See FEW_MATCHES_MAX."""
+    return total <= FEW_MATCHES_MAX
 
 
 def needs_contents(query: SearchQuery, *, postgresql: bool) -> bool:
@@ -104,7 +132,7 @@ def needs_contents(query: SearchQuery, *, postgresql: bool) -> bool:
     join out: SQLite would look up every message's content row for nothing)."""
     on_contents = {SearchField.HAS_ATTACHMENT}
     if postgresql:
-        on_contents |= {SearchField.TEXT, SearchField.TO, SearchField.CC, SearchField.SUBJECT}
+        on_contents |= {SearchField.TO, SearchField.CC}
     return any(term.field in on_contents for term in query.terms)
 
 
@@ -168,15 +196,19 @@ def _fts_expression(term: Term) -> str:
     return f"{field} : {string}" if field else string
 
 
-def _fts_match(expression: str, *, per_message: bool) -> ColumnElement[bool]:
+def _fts_match(expression: str, *, per_message: bool, in_id_order: bool) -> ColumnElement[bool]:
     """Messages whose index entry matches the FTS5 `expression` (a bound value)."""
     match = _fts.c[FTS_TABLE].op("MATCH", is_comparison=True)(expression)
     if per_message:
         return exists().where(match, _fts.c.rowid == _message_rowid)
-    return _message_rowid.in_(select(_fts.c.rowid).where(match))
+    # A unary + keeps SQLite from looking messages up by rowid through the list.
+    rowid = _message_rowid_unindexed if in_id_order else _message_rowid
+    return rowid.in_(select(_fts.c.rowid).where(match))
 
 
-def _sqlite_conditions(query: SearchQuery, *, per_message: bool) -> list[ColumnElement[bool]]:
+def _sqlite_conditions(
+    query: SearchQuery, *, per_message: bool, in_id_order: bool
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     wanted: list[str] = []  # FTS5 expressions that must all match
     excluded: list[str] = []  # FTS5 expressions none of which may match
@@ -189,34 +221,26 @@ def _sqlite_conditions(query: SearchQuery, *, per_message: bool) -> list[ColumnE
     # One MATCH for the required terms and one for the excluded ones: FTS5 intersects
     # and unites the match lists itself.
     if wanted:
-        conditions.insert(0, _fts_match(" AND ".join(wanted), per_message=per_message))
+        required = " AND ".join(wanted)
+        conditions.insert(0, _fts_match(required, per_message=per_message, in_id_order=in_id_order))
     if excluded:
-        conditions.append(not_(_fts_match(" OR ".join(excluded), per_message=per_message)))
+        refused = " OR ".join(excluded)
+        conditions.append(
+            not_(_fts_match(refused, per_message=per_message, in_id_order=in_id_order))
+        )
     return conditions
 
 
 # -- PostgreSQL: tsvector -------------------------------------------------------------
 
 
-def _pg_vector(text: Any) -> Any:
+def _pg_field_vector(field: SearchField) -> Any:
+    """The tsvector of the To or Cc header alone (weight C holds both), built as
+    migration 0002 builds that part of the document: the JSON list read back as text."""
+    c = t.message_contents.c
+    header = c.to_header if field is SearchField.TO else c.cc_header
+    text = func.left(sql_cast(sql_cast(header, JSONB), Text), FIELD_LIMIT)
     return func.to_tsvector(_SIMPLE, func.ephemail_search_fold(text))
-
-
-def _pg_field_vector(field: SearchField, contents: Any) -> Any:
-    """The tsvector of one header of `contents` (message_contents or an alias), built as
-    migration 0002 builds that part of `search_vector` (address lists are JSON, read
-    back as text first)."""
-    c = contents.c
-    source: Any
-    if field is SearchField.SUBJECT:
-        source = c.subject
-    elif field is SearchField.FROM:
-        source = c.from_header
-    elif field is SearchField.TO:
-        source = sql_cast(sql_cast(c.to_header, JSONB), Text)
-    else:
-        source = sql_cast(sql_cast(c.cc_header, JSONB), Text)
-    return _pg_vector(func.left(source, FIELD_LIMIT))
 
 
 def _matches(vector: Any, tsquery: Any) -> ColumnElement[bool]:
@@ -228,26 +252,13 @@ def _pg_condition(term: Term) -> ColumnElement[bool]:
     plain = _plain_condition(term)
     if plain is not None:
         return _negate(term, plain)
-    tsquery = func.phraseto_tsquery(_SIMPLE, func.ephemail_search_fold(str(term.value)))
+    value = str(term.value)
+    phrase = func.phraseto_tsquery(_SIMPLE, func.ephemail_search_fold(value))
     if term.field is SearchField.TEXT:
-        return _negate(term, _matches(_search_vector, tsquery))
-    if term.field is not SearchField.FROM:
-        # The GIN index finds the candidates; the field's own text then decides.
-        in_field = and_(
-            _matches(_search_vector, tsquery),
-            _matches(_pg_field_vector(term.field, t.message_contents), tsquery),
-        )
-        return _negate(term, in_field)
-    # The From header or the envelope sender, each found through its own index as a set
-    # of keys the planner can hash (an OR across the join could use neither index).
-    contents = t.message_contents.alias("from_contents")
-    envelope = t.messages.alias("from_envelope")
-    by_header = select(contents.c.sha256).where(
-        _matches(literal_column(f"from_contents.{PG_VECTOR_COLUMN}", TSVECTOR), tsquery),
-        _matches(_pg_field_vector(SearchField.FROM, contents), tsquery),
-    )
-    by_envelope = select(envelope.c.id).where(
-        _matches(_pg_vector(envelope.c.envelope_from), tsquery)
-    )
-    either = or_(t.messages.c.sha256.in_(by_header), t.messages.c.id.in_(by_envelope))
-    return _negate(term, either)
+        return _negate(term, _matches(_search_vector, phrase))
+    # A field term: the phrase limited to the field's weight, found by the GIN index.
+    weighted = _matches(_search_vector, func.ephemail_search_query(value, _PG_WEIGHTS[term.field]))
+    if term.field in (SearchField.TO, SearchField.CC):
+        # To and Cc share a weight: the header's own text decides.
+        weighted = and_(weighted, _matches(_pg_field_vector(term.field), phrase))
+    return _negate(term, weighted)

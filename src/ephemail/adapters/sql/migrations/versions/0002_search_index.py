@@ -7,11 +7,12 @@
   remove_diacritics 2`. One entry per message rather than per content: a match then
   leads straight to the narrow `messages` rows (joining through `message_contents`
   rows, which hold the raw bytes, made a common word 20 times slower at 100k messages).
-- PostgreSQL: the function `ephemail_search_fold` (lower case, Latin diacritics removed,
-  punctuation turned into spaces: the same tokens FTS5's tokenizer makes), a stored
-  generated column `message_contents.search_vector` (`to_tsvector('simple', ...)`: no
-  stemming, no stop words, any language) with its GIN index, and a GIN expression index
-  over `messages.envelope_from` (`from:` matches the envelope sender too).
+- PostgreSQL: the column `messages.search_vector` (`to_tsvector('simple', ...)`: no
+  stemming, no stop words, any language; weights A subject, B From and envelope sender,
+  C To and Cc, D body and file names) with a GIN index, filled by a trigger on
+  `messages` from the message's content row; text goes through `ephemail_search_fold`
+  (lower case, Latin diacritics removed, punctuation turned into spaces: the tokens
+  FTS5's tokenizer makes). One vector per message, as on SQLite.
 
 Indexed fields: subject, From, To, Cc, the readable body text and attachment file
 names, each cut to a bounded length (PostgreSQL refuses a tsvector over 1 MB).
@@ -197,51 +198,122 @@ def _fold_function(*, fold_case_by_table: bool) -> str:
     )
 
 
-def _vector(text: str) -> str:
-    return f"to_tsvector('simple'::regconfig, ephemail_search_fold({text}))"
+def _vector(text: str, weight: str | None = None) -> str:
+    vector = f"to_tsvector('simple'::regconfig, ephemail_search_fold({text}))"
+    return f"setweight({vector}, '{weight}')" if weight else vector
 
 
-def _upgrade_postgresql() -> None:
-    encoding = op.get_bind().exec_driver_sql("SHOW server_encoding").scalar()
-    if encoding != "UTF8":
-        raise RuntimeError(f"ephemail needs a UTF8 PostgreSQL database (this one is {encoding})")
-    # lower() follows the database's LC_CTYPE: with the C locale it knows ASCII only.
-    lower_knows_unicode = op.get_bind().exec_driver_sql("SELECT lower('ÆЖΣ') = 'æжσ'").scalar()
-    op.execute(_fold_function(fold_case_by_table=not lower_knows_unicode))
+def _document_function() -> str:
+    """ephemail_search_document(...): one message's tsvector. Weights tell the fields
+    apart so that field terms need no other table: A subject, B From header and envelope
+    sender, C To and Cc, D body text and attachment file names."""
     filenames = (
         "jsonb_path_query_array(attachments::jsonb, "
         "'strict $[*].filename ? (@.type() == \"string\")')::text"
     )
+    limit = FIELD_LIMIT
+    names = f"left({filenames}, {limit})"
     document = " || ".join(
         [
-            _vector(f"left(subject, {FIELD_LIMIT})"),
-            _vector(f"left(from_header, {FIELD_LIMIT})"),
-            _vector(f"left((to_header::jsonb)::text, {FIELD_LIMIT})"),
-            _vector(f"left((cc_header::jsonb)::text, {FIELD_LIMIT})"),
-            _vector(f"left(coalesce(body_text, ''), {BODY_LIMIT})"),
-            _vector(f"left({filenames}, {FIELD_LIMIT})"),
+            _vector(f"left(subject, {limit})", "A"),
+            _vector(f"left(from_header, {limit}) || ' ' || envelope_from", "B"),
+            _vector(
+                f"left((to_header::jsonb)::text, {limit}) || ' ' "
+                f"|| left((cc_header::jsonb)::text, {limit})",
+                "C",
+            ),
+            _vector(f"left(coalesce(body_text, ''), {BODY_LIMIT}) || ' ' || {names}"),
         ]
     )
-    op.execute(
-        "ALTER TABLE message_contents ADD COLUMN search_vector tsvector "
-        f"GENERATED ALWAYS AS ({document}) STORED"
+    return (
+        "CREATE FUNCTION ephemail_search_document(subject text, from_header text, "
+        "to_header text, cc_header text, body_text text, attachments text, "
+        "envelope_from text) RETURNS tsvector "
+        f"LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $doc$ SELECT {document} $doc$"
     )
+
+
+# A term restricted to one field: the phrase query of the folded value, each lexeme
+# limited to the field's weight ('abc' <-> 'def' becomes 'abc':B <-> 'def':B; lexemes
+# hold no quote, as the fold removed them).
+_QUERY_FUNCTION = (
+    "CREATE FUNCTION ephemail_search_query(value text, weight text) RETURNS tsquery "
+    "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $query$ "
+    "SELECT regexp_replace(phraseto_tsquery('simple'::regconfig, "
+    "ephemail_search_fold(value))::text, '(''[^'']*'')', '\\1:' || weight, 'g')::tsquery "
+    "$query$"
+)
+
+_DOCUMENT_OF_MESSAGE = (
+    "ephemail_search_document(c.subject, c.from_header, c.to_header, c.cc_header, "
+    "c.body_text, c.attachments, {envelope})"
+)
+
+_INDEX_MESSAGE_FUNCTION = (
+    "CREATE FUNCTION ephemail_search_index_message() RETURNS trigger LANGUAGE plpgsql "
+    "AS $index$ BEGIN "
+    f"SELECT {_DOCUMENT_OF_MESSAGE.format(envelope='NEW.envelope_from')} "
+    "INTO NEW.search_vector FROM message_contents AS c WHERE c.sha256 = NEW.sha256; "
+    "RETURN NEW; END $index$"
+)
+
+_REINDEX_CONTENT_FUNCTION = (
+    "CREATE FUNCTION ephemail_search_reindex_content() RETURNS trigger LANGUAGE plpgsql "
+    "AS $reindex$ BEGIN "
+    "UPDATE messages AS m SET search_vector = ephemail_search_document(NEW.subject, "
+    "NEW.from_header, NEW.to_header, NEW.cc_header, NEW.body_text, NEW.attachments, "
+    "m.envelope_from) WHERE m.sha256 = NEW.sha256; "
+    "RETURN NULL; END $reindex$"
+)
+
+
+def _upgrade_postgresql() -> None:
+    bind = op.get_bind()
+    encoding = bind.exec_driver_sql("SHOW server_encoding").scalar()
+    if encoding != "UTF8":
+        raise RuntimeError(f"ephemail needs a UTF8 PostgreSQL database (this one is {encoding})")
+    # lower() follows the database's LC_CTYPE: with the C locale it knows ASCII only.
+    lower_knows_unicode = bind.exec_driver_sql("SELECT lower('ÆЖΣ') = 'æжσ'").scalar()
+    op.execute(_fold_function(fold_case_by_table=not lower_knows_unicode))
+    op.execute(_document_function())
+    op.execute(_QUERY_FUNCTION)
+    # One vector per message (not per content): a match then leads straight to the
+    # narrow messages rows, and the envelope sender is part of it.
+    op.execute("ALTER TABLE messages ADD COLUMN search_vector tsvector")
     op.execute(
-        "CREATE INDEX ix_message_contents_search_vector ON message_contents "
-        "USING gin (search_vector)"
+        "UPDATE messages AS m SET search_vector = "
+        f"{_DOCUMENT_OF_MESSAGE.format(envelope='m.envelope_from')} "
+        "FROM message_contents AS c WHERE c.sha256 = m.sha256"
     )
-    # `from:` also matches the envelope sender, which lives on messages.
+    op.execute("CREATE INDEX ix_messages_search_vector ON messages USING gin (search_vector)")
+    op.execute(_INDEX_MESSAGE_FUNCTION)
     op.execute(
-        "CREATE INDEX ix_messages_envelope_search ON messages "
-        f"USING gin ({_vector('envelope_from')})"
+        "CREATE TRIGGER message_search_index BEFORE INSERT OR UPDATE OF sha256, envelope_from "
+        "ON messages FOR EACH ROW EXECUTE FUNCTION ephemail_search_index_message()"
+    )
+    # Never fired today (contents are written once); keeps the index right if a content
+    # row is ever parsed again.
+    op.execute(_REINDEX_CONTENT_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER message_search_reindex AFTER UPDATE OF subject, from_header, "
+        "to_header, cc_header, body_text, attachments ON message_contents "
+        "FOR EACH ROW EXECUTE FUNCTION ephemail_search_reindex_content()"
     )
 
 
 def _downgrade_postgresql() -> None:
-    op.execute("DROP INDEX IF EXISTS ix_messages_envelope_search")
-    op.execute("DROP INDEX IF EXISTS ix_message_contents_search_vector")
-    op.execute("ALTER TABLE message_contents DROP COLUMN IF EXISTS search_vector")
-    op.execute("DROP FUNCTION IF EXISTS ephemail_search_fold(text)")
+    op.execute("DROP TRIGGER IF EXISTS message_search_reindex ON message_contents")
+    op.execute("DROP TRIGGER IF EXISTS message_search_index ON messages")
+    op.execute("DROP INDEX IF EXISTS ix_messages_search_vector")
+    op.execute("ALTER TABLE messages DROP COLUMN IF EXISTS search_vector")
+    for function in (
+        "ephemail_search_reindex_content()",
+        "ephemail_search_index_message()",
+        "ephemail_search_query(text, text)",
+        "ephemail_search_document(text, text, text, text, text, text, text)",
+        "ephemail_search_fold(text)",
+    ):
+        op.execute(f"DROP FUNCTION IF EXISTS {function}")
 
 
 def upgrade() -> None:
