@@ -272,6 +272,9 @@ async def test_sender_ban_hides_from_search_and_compat(api: tuple[httpx.AsyncCli
     assert (await client.get("/api/emails/bob@example.com")).json() == {"emails": []}
     assert (await client.get(f"/api/email/{mid}")).status_code == 404
     assert (await client.get(f"/api/v1/messages/{mid}/attachments/0")).status_code == 404
+    # Hidden mail is not found by any action, reads or writes alike.
+    assert (await client.patch(f"/api/v1/messages/{mid}", json={"seen": True})).status_code == 404
+    assert (await client.delete(f"/api/v1/messages/{mid}")).status_code == 404
 
 
 async def test_dynip_compatible_routes(api: tuple[httpx.AsyncClient, Any]) -> None:

@@ -188,13 +188,20 @@ class MailboxService:
         self._bus.publish(events)
         return mailbox, bool(events)
 
-    async def get_message(self, principal: Principal, message_id: str) -> MessageDetail:
+    async def _message(
+        self, principal: Principal, message_id: str, action: Action
+    ) -> MessageDetail:
+        """The message, once `principal` may do `action` on its mailbox; hidden mail
+        (sender banned) is not found, whatever the action."""
         detail = await self._store.get_message(message_id)
         if detail is None or self.is_hidden(detail.summary.envelope_from):
             raise MessageNotFound(message_id)
         mailbox = await self._store.get_mailbox(detail.summary.mailbox)
-        authorize(self._access, principal, Action.READ, mailbox)
+        authorize(self._access, principal, action, mailbox)
         return detail
+
+    async def get_message(self, principal: Principal, message_id: str) -> MessageDetail:
+        return await self._message(principal, message_id, Action.READ)
 
     async def get_raw(self, principal: Principal, message_id: str) -> tuple[MessageDetail, bytes]:
         detail = await self.get_message(principal, message_id)
@@ -204,19 +211,13 @@ class MailboxService:
         return detail, raw
 
     async def delete_message(self, principal: Principal, message_id: str) -> None:
-        detail = await self._store.get_message(message_id)
-        if detail is None:
-            raise MessageNotFound(message_id)
-        mailbox = await self._store.get_mailbox(detail.summary.mailbox)
-        authorize(self._access, principal, Action.DELETE, mailbox)
-        events = await self._store.delete_messages([message_id], DeletionReason.USER)
+        detail = await self._message(principal, message_id, Action.DELETE)
+        events = await self._store.delete_messages([detail.summary.id], DeletionReason.USER)
         self._bus.publish(events)
 
     async def set_seen(self, principal: Principal, message_id: str, seen: bool) -> MessageSummary:
         """Mark one message read or unread (emits `message.read` when it changes)."""
-        detail = await self.get_message(principal, message_id)
-        mailbox = await self._store.get_mailbox(detail.summary.mailbox)
-        authorize(self._access, principal, Action.WRITE, mailbox)
+        detail = await self._message(principal, message_id, Action.WRITE)
         events = await self._store.set_seen([detail.summary.id], seen)
         self._bus.publish(events)
         return replace(detail.summary, seen=seen)
