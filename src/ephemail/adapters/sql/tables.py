@@ -144,6 +144,8 @@ messages = Table(
     Column("expires_at", UtcDateTime, nullable=True),
     UniqueConstraint("folder_id", "uid", name="uq_messages_folder_id_uid"),
     Index("ix_messages_folder_id_id", "folder_id", "id"),
+    # Covers the folder counts (total, unread) of every listing.
+    Index("ix_messages_folder_id_seen", "folder_id", "seen"),
     Index("ix_messages_mailbox_id_id", "mailbox_id", "id"),
     Index("ix_messages_expires_at", "expires_at"),
     Index("ix_messages_sha256", "sha256"),
