@@ -1,12 +1,28 @@
-"""Entry point: `python -m bench.run [--quick] [--only SERVER] [--write]` (see bench/README.md)."""
+"""Entry point: `python -m bench.run [--suite smtp|http|events|all] [--quick] [--write]`.
+
+Suites (see bench/README.md):
+
+- ``smtp``: SMTP ingest throughput (`bench/smtp_ingest.py`);
+- ``http``: listing and search latency over 100,000 stored messages (`bench/http_read.py`);
+- ``events``: SMTP-accept-to-WebSocket-delivery latency at 500 msg/s (`bench/live_events.py`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from bench.http_read import (
+    OPERATION_KEYS,
+    HttpConfig,
+    render_http_markdown,
+    run_http_benchmark,
+    write_marked_section,
+)
+from bench.live_events import EventsConfig, render_events_markdown, run_events_benchmark
 from bench.smtp_ingest import (
     MODES,
     SERVERS,
@@ -17,6 +33,25 @@ from bench.smtp_ingest import (
 )
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+SUITES = ("smtp", "http", "events")
+STORES = ("sqlite", "postgres")
+# Defaults of the full run and of --quick, for options left unset.
+FULL = {
+    "messages": 20_000,
+    "http_messages": 100_000,
+    "http_duration": 10.0,
+    "http_single_duration": 3.0,
+    "http_paced_duration": 5.0,
+    "events_duration": 20.0,
+}
+QUICK = {
+    "messages": 2_000,
+    "http_messages": 2_000,
+    "http_duration": 2.0,
+    "http_single_duration": 1.0,
+    "http_paced_duration": 1.0,
+    "events_duration": 3.0,
+}
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -30,25 +65,87 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.run",
-        description="SMTP ingest benchmark: smtp-source against a discard-only aiosmtpd "
-        "ceiling and ephemail on SQLite and PostgreSQL, alternated, medians reported.",
+        description="ephemail benchmarks: SMTP ingest throughput (smtp), HTTP listing and "
+        "search latency over 100,000 messages (http), SMTP-to-WebSocket event latency "
+        "(events); on SQLite and PostgreSQL.",
     )
-    parser.add_argument("--messages", type=int, default=20_000, help="messages per run (20000)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2,000 messages per run")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds per mode (2)")
-    parser.add_argument("--sessions", type=int, default=20, help="concurrent sessions (20)")
-    parser.add_argument("--size", type=int, default=4096, help="message size in bytes (4096)")
+    parser.add_argument(
+        "--suite",
+        action="append",
+        choices=(*SUITES, "all"),
+        help="which benchmark to run (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 2,000 SMTP messages; 2,000 stored messages and 2 s per HTTP "
+        "operation; 3 s of events (options given explicitly still apply)",
+    )
     parser.add_argument(
         "--only",
         action="append",
         choices=SERVERS,
-        help="run only this server (repeatable); default: all three",
+        help="run only this server / store (repeatable); the http and events suites use "
+        "sqlite and postgres; default: all",
     )
-    parser.add_argument(
+    smtp = parser.add_argument_group("smtp suite")
+    smtp.add_argument("--messages", type=int, help="messages per run (20000)")
+    smtp.add_argument("--rounds", type=int, default=2, help="rounds per mode (2)")
+    smtp.add_argument("--sessions", type=int, default=20, help="concurrent sessions (20)")
+    smtp.add_argument("--size", type=int, default=4096, help="message size in bytes (4096)")
+    smtp.add_argument(
         "--mode",
         action="append",
         choices=MODES,
         help="new: a connection per message; reused: smtp-source -d (repeatable); default: both",
+    )
+    smtp.add_argument(
+        "--timeout", type=float, default=None, help="time limit of one load in seconds"
+    )
+    smtp.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help="run a load again when its server was stopped from outside (default 1)",
+    )
+    http = parser.add_argument_group("http suite")
+    http.add_argument("--http-messages", type=int, help="messages seeded per store (100000)")
+    http.add_argument("--http-clients", type=int, default=20, help="concurrent clients (20)")
+    http.add_argument(
+        "--http-duration", type=float, help="seconds per operation and store, all clients (10)"
+    )
+    http.add_argument(
+        "--http-single-duration", type=float, help="seconds per operation and store, 1 client (3)"
+    )
+    http.add_argument(
+        "--http-paced-duration",
+        type=float,
+        help="seconds per operation and store, all clients paced at half the throughput "
+        "(5; 0 = skip)",
+    )
+    http.add_argument(
+        "--http-profile",
+        type=Path,
+        metavar="DIR",
+        help="after timing each operation, run it 5 s more with py-spy (--gil, raw) "
+        "attached to the server; profiles go to DIR/<store>-<operation>.txt",
+    )
+    http.add_argument(
+        "--http-op",
+        action="append",
+        choices=OPERATION_KEYS,
+        help="run only this operation (repeatable); default: all",
+    )
+    events = parser.add_argument_group("events suite")
+    events.add_argument(
+        "--events-rate",
+        action="append",
+        type=float,
+        help="messages per second (repeatable: one load per rate; default 500)",
+    )
+    events.add_argument("--events-duration", type=float, help="seconds of sending per load (20)")
+    events.add_argument(
+        "--events-connections", type=int, default=20, help="SMTP connections of the sender (20)"
     )
     parser.add_argument(
         "--server-env",
@@ -59,20 +156,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra environment for the ephemail servers (repeatable)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=None, help="time limit of one load in seconds"
-    )
-    parser.add_argument(
         "--write",
         action="store_true",
-        help=f"replace the SMTP ingest section of {DOCS.relative_to(DOCS.parents[1])}",
+        help=f"replace the sections of {DOCS.relative_to(DOCS.parents[1])} of the suites "
+        "that ran without failures",
     )
     parser.add_argument("--output", type=Path, default=DOCS, help="file written by --write")
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=1,
-        help="run a load again when its server was stopped from outside (default 1)",
-    )
     parser.add_argument("--keep", action="store_true", help="keep temporary directories")
     parser.add_argument(
         "--no-snapshot",
@@ -81,10 +170,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run ephemail from the working tree, not from a copy of src/ taken at the start",
     )
     args = parser.parse_args(argv)
-    if args.quick:
-        args.messages = 2_000
+    defaults = QUICK if args.quick else FULL
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.messages < 1 or args.rounds < 1 or args.sessions < 1 or args.size < 1:
         parser.error("--messages, --rounds, --sessions and --size must be positive")
+    if args.http_messages < 100 or args.http_clients < 1:
+        parser.error("--http-messages must be at least 100, --http-clients positive")
+    if args.http_duration <= 0 or args.http_single_duration <= 0 or args.events_duration <= 0:
+        parser.error("durations must be positive")
+    if args.http_paced_duration < 0:
+        parser.error("--http-paced-duration must not be negative")
+    if any(r <= 0 for r in args.events_rate or ()) or args.events_connections < 1:
+        parser.error("--events-rate and --events-connections must be positive")
     return args
 
 
@@ -92,11 +191,8 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; exit 1 when a run failed or stored a different count."""
-    args = parse_args(argv)
-    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so servers and temp dirs are cleaned up.
-    signal.signal(signal.SIGTERM, _terminate)
+def run_smtp(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path, str], None]]:
+    """The SMTP ingest suite: (markdown, failures, section writer)."""
     servers = tuple(s for s in SERVERS if s in (args.only or SERVERS))
     modes = tuple(m for m in MODES if m in (args.mode or MODES))
     config = BenchConfig(
@@ -113,21 +209,87 @@ def main(argv: list[str] | None = None) -> int:
         retries=max(0, args.retries),
     )
     report = run_benchmark(config)
-    body = render_markdown(report)
-    print()
-    print(body)
-    failures = report.failures
-    if failures:
-        print(f"{len(failures)} run(s) failed or stored a different number of messages:")
-        for r in failures:
-            print(f"  {r.mode} round {r.round} {r.server}: {r.error or 'stored count mismatch'}")
-    if args.write:
+    failures = [
+        f"{r.mode} round {r.round} {r.server}: {r.error or 'stored count mismatch'}"
+        for r in report.failures
+    ]
+    return render_markdown(report), failures, write_section
+
+
+def _stores(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(s for s in STORES if s in (args.only or STORES))
+
+
+def run_http(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path, str], None]]:
+    """The HTTP read suite: (markdown, failures, section writer)."""
+    config = HttpConfig(
+        messages=args.http_messages,
+        clients=args.http_clients,
+        duration=args.http_duration,
+        single_duration=args.http_single_duration,
+        paced_duration=args.http_paced_duration,
+        profile_dir=args.http_profile,
+        stores=_stores(args),
+        operations=tuple(args.http_op) if args.http_op else None,
+        server_env=tuple(args.server_env),
+        keep=args.keep,
+        snapshot=args.snapshot,
+    )
+    report = run_http_benchmark(config)
+    return (
+        render_http_markdown(report),
+        report.failures,
+        lambda path, body: write_marked_section(path, "http-read", body),
+    )
+
+
+def run_events(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path, str], None]]:
+    """The live events suite: (markdown, failures, section writer)."""
+    config = EventsConfig(
+        rates=tuple(args.events_rate or (500.0,)),
+        duration=args.events_duration,
+        connections=args.events_connections,
+        stores=_stores(args),
+        server_env=tuple(args.server_env),
+        keep=args.keep,
+        snapshot=args.snapshot,
+    )
+    report = run_events_benchmark(config)
+    return (
+        render_events_markdown(report),
+        report.failures,
+        lambda path, body: write_marked_section(path, "live-events", body),
+    )
+
+
+RUNNERS = {"smtp": run_smtp, "http": run_http, "events": run_events}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen suites; exit 1 when any of them failed."""
+    args = parse_args(argv)
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so servers and temp dirs are cleaned up.
+    signal.signal(signal.SIGTERM, _terminate)
+    chosen = args.suite or ["all"]
+    suites = [s for s in SUITES if s in chosen or "all" in chosen]
+    any_failed = False
+    for suite in suites:
+        print(f"=== {suite} ===", flush=True)
+        body, failures, write = RUNNERS[suite](args)
+        print()
+        print(body)
         if failures:
-            print(f"not writing {args.output}: fix the failed runs first", file=sys.stderr)
-        else:
-            write_section(args.output, body)
-            print(f"wrote {args.output}")
-    return 1 if failures else 0
+            any_failed = True
+            print(f"{suite}: {len(failures)} failure(s):")
+            for failure in failures:
+                print(f"  {failure.splitlines()[0] if failure else failure}")
+        if args.write:
+            if failures:
+                print(f"not writing the {suite} section: fix the failures first", file=sys.stderr)
+            else:
+                write(args.output, body)
+                print(f"wrote the {suite} section of {args.output}")
+    return 1 if any_failed else 0
 
 
 if __name__ == "__main__":

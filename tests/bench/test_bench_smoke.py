@@ -1,0 +1,73 @@
+"""The benchmark harness works end to end on a tiny data set (it times nothing here):
+`make bench` should not be the first place a broken harness shows up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.http_read import (
+    HttpConfig,
+    render_http_markdown,
+    run_http_benchmark,
+    write_marked_section,
+)
+from bench.live_events import EventsConfig, render_events_markdown, run_events_benchmark
+
+
+def test_http_read_suite_seeds_serves_and_reports() -> None:
+    config = HttpConfig(
+        messages=300,
+        clients=2,
+        duration=0.3,
+        single_duration=0.2,
+        paced_duration=0.2,
+        warmup=0.1,
+        stores=("sqlite",),
+        operations=("list-big", "list-deep", "search-mailbox-common", "search-all-phrase"),
+        snapshot=False,
+    )
+    report = run_http_benchmark(config)
+
+    assert report.failures == []
+    manifest = report.stores["sqlite"].manifest
+    assert manifest["messages"] == 300
+    assert manifest["deep_cursors"]
+    assert [r.op.key for r in report.results] == list(config.operations or ())
+    for result in report.results:
+        assert result.unavailable is None, result.unavailable
+        assert result.concurrent is not None and result.concurrent.requests > 0
+        assert result.single is not None and result.single.requests > 0
+        assert result.paced is not None and result.paced.requests > 0
+    listing = report.results[0]
+    assert listing.matched == manifest["big"]["count"]
+    text = render_http_markdown(report)
+    assert "## HTTP reads: listing and search" in text
+    assert "list, big mailbox, first page" in text
+
+
+def test_events_suite_matches_every_frame() -> None:
+    config = EventsConfig(
+        rates=(50.0,), duration=1.0, connections=2, warmup=0.2, stores=("sqlite",), snapshot=False
+    )
+    report = run_events_benchmark(config)
+
+    assert report.failures == []
+    (result,) = report.results
+    assert result.accepted == 50
+    assert result.lost == 0
+    assert len(result.latencies()) > 0
+    assert "## Live events" in render_events_markdown(report)
+
+
+def test_sections_replace_only_their_own_text(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nhand-written notes\n")
+    write_marked_section(doc, "http-read", "## first\n")
+    write_marked_section(doc, "live-events", "## events\n")
+    write_marked_section(doc, "http-read", "## second\n")
+
+    text = doc.read_text()
+    assert "hand-written notes" in text
+    assert "## first" not in text
+    assert text.index("## second") < text.index("## events")
+    assert text.count("<!-- bench:http-read:start -->") == 1
