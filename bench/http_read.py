@@ -49,18 +49,30 @@ from typing import Any
 
 from tests.support.postgres import PostgresServer, free_port
 
-from bench.smtp_ingest import (
+from bench.common import (
     REPO,
+    STORE_TITLES,
+    STORES,
+    ReportBase,
     ServerProcess,
-    _clean_env,
-    _machine,
-    _snapshot_source,
-    _versions,
-    tree_usage,
+    bench_workspace,
+    clean_env,
+    command_lines,
+    ephemail_env,
+    ephemail_env_text,
+    failure_lines,
+    fmt,
+    load_average,
+    machine_description,
+    percentile_ms,
+    postmaster_pid,
+    run_lines,
+    server_versions,
+    snapshot_source,
+    tree_cpu,
+    with_pythonpath,
 )
 
-STORES = ("sqlite", "postgres")
-STORE_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 LIST_TARGET_MS = 50.0
 SEARCH_TARGET_MS = 200.0
 DOMAIN = "bench.test"
@@ -643,11 +655,7 @@ class PhaseResult:
 
     def percentile(self, q: float) -> float | None:
         """Nearest-rank percentile in milliseconds."""
-        if not self.latencies:
-            return None
-        data = sorted(self.latencies)
-        rank = min(len(data), max(1, math.ceil(q * len(data))))
-        return 1000 * data[rank - 1]
+        return percentile_ms(sorted(self.latencies), q)
 
     def per_request_ms(self, seconds: float | None) -> float | None:
         """CPU seconds spread over the requests, in ms."""
@@ -912,16 +920,11 @@ class StoreRun:
 
 
 @dataclass
-class HttpReport:
+class HttpReport(ReportBase[HttpConfig]):
     """Everything needed to print and record one run."""
 
-    config: HttpConfig
-    started: datetime
-    machine: dict[str, str] = field(default_factory=dict)
-    versions: dict[str, str] = field(default_factory=dict)
     stores: dict[str, StoreRun] = field(default_factory=dict)
     results: list[OpResult] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
@@ -936,28 +939,10 @@ class HttpReport:
         return out
 
 
-def _server_env(config: HttpConfig, run: StoreRun, smtp_port: int) -> dict[str, str]:
-    env = _clean_env()
-    env.update(
-        {
-            "EPHEMAIL_DATA_DIR": str(run.workdir / "data"),
-            "EPHEMAIL_DATABASE_URL": run.database_url,
-            "EPHEMAIL_SMTP_PORT": str(smtp_port),
-            "EPHEMAIL_HTTP_PORT": str(run.http_port),
-            "EPHEMAIL_LOG_LEVEL": "WARNING",
-            "EPHEMAIL_RETENTION_HOURS": "0",
-        }
-    )
-    env.update(dict(config.server_env))
-    return env
-
-
 def _with_source(env: dict[str, str], src_path: Path | None) -> dict[str, str]:
-    parts = [str(src_path)] if src_path is not None else []
-    parts += [str(REPO)]
-    if env.get("PYTHONPATH"):
-        parts.append(env["PYTHONPATH"])
-    return {**env, "PYTHONPATH": os.pathsep.join(parts)}
+    """The seeding child and the server import ephemail from the snapshot and the
+    benchmark package from the checkout."""
+    return with_pythonpath(env, src_path, REPO)
 
 
 def _seed(config: HttpConfig, run: StoreRun, src_path: Path | None) -> None:
@@ -979,7 +964,7 @@ def _seed(config: HttpConfig, run: StoreRun, src_path: Path | None) -> None:
     started = time.perf_counter()
     done = subprocess.run(
         cmd,
-        env=_with_source(_clean_env(), src_path),
+        env=_with_source(clean_env(), src_path),
         cwd=REPO,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -1003,51 +988,16 @@ def _seed(config: HttpConfig, run: StoreRun, src_path: Path | None) -> None:
 
 def _start_server(config: HttpConfig, run: StoreRun, src_path: Path | None) -> None:
     """Start `ephemail serve` on the seeded database; return once /readyz answers 200."""
-    import httpx
-
     smtp_port, run.http_port = free_port(), free_port()
-    env = _with_source(_server_env(config, run, smtp_port), src_path)
+    env = ephemail_env(
+        run.workdir / "data", smtp_port, run.http_port, run.database_url, config.server_env
+    )
     cmd = [config.python, "-m", "ephemail", "serve"]
-    run.proc = ServerProcess(f"ephemail ({run.store})", cmd, env, run.workdir)
+    run.proc = ServerProcess(
+        f"ephemail ({run.store})", cmd, _with_source(env, src_path), run.workdir
+    )
     run.proc.start()
-    run.proc.wait_greeting(smtp_port, timeout=READY_TIMEOUT)
-    deadline = time.monotonic() + READY_TIMEOUT
-    url = f"http://127.0.0.1:{run.http_port}/readyz"
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"ephemail ({run.store}) did not become ready on {url}")
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process, of its live descendants and of the children it has
-    reaped: PostgreSQL backends come and go with pool connections, and a backend's time
-    moves to the postmaster's children times when it exits."""
-    try:
-        import psutil  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:
-        return tree_usage(pid)[1]
-    try:
-        root = psutil.Process(pid)
-        times = root.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
-        children = root.children(recursive=True)
-    except psutil.Error:
-        return 0.0
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            times = child.cpu_times()
-            total += times.user + times.system
-    return float(total)
-
-
-def postmaster_pid(pg: PostgresServer) -> int | None:
-    """PID of the PostgreSQL postmaster (its backends are its children)."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        return int((pg.directory / "data" / "postmaster.pid").read_text().split()[0])
-    return None
+    run.proc.wait_ready(smtp_port, run.http_port, timeout=READY_TIMEOUT)
 
 
 def _preflight(run: StoreRun, op: Operation, result: OpResult) -> None:
@@ -1070,16 +1020,16 @@ def _progress(result: OpResult) -> None:
     parts = []
     if c is not None:
         parts.append(
-            f"{c.clients} clients: {_fmt(c.rate, '{:,.0f}')} req/s p50 {_fmt(c.percentile(0.5))} "
-            f"p99 {_fmt(c.percentile(0.99))} ms"
+            f"{c.clients} clients: {fmt(c.rate, '{:,.0f}')} req/s p50 {fmt(c.percentile(0.5))} "
+            f"p99 {fmt(c.percentile(0.99))} ms"
         )
     if s is not None:
-        parts.append(f"1 client: p50 {_fmt(s.percentile(0.5))} p99 {_fmt(s.percentile(0.99))} ms")
+        parts.append(f"1 client: p50 {fmt(s.percentile(0.5))} p99 {fmt(s.percentile(0.99))} ms")
     paced = result.paced
     if paced is not None:
         parts.append(
-            f"paced {_fmt(paced.rate, '{:,.0f}')}/s: p50 {_fmt(paced.percentile(0.5))} "
-            f"p99 {_fmt(paced.percentile(0.99))} ms"
+            f"paced {fmt(paced.rate, '{:,.0f}')}/s: p50 {fmt(paced.percentile(0.5))} "
+            f"p99 {fmt(paced.percentile(0.99))} ms"
         )
     errors = sum(p.errors for p in (c, s, paced) if p is not None)
     if errors:
@@ -1121,94 +1071,78 @@ def _time_operation(config: HttpConfig, run: StoreRun, result: OpResult) -> None
 def run_http_benchmark(config: HttpConfig) -> HttpReport:
     """Seed every store, start a server on each, time every operation (stores alternated)."""
     report = HttpReport(config=config, started=datetime.now(UTC))
-    report.machine = _machine()
-    report.machine["load_start"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    root = Path(tempfile.mkdtemp(prefix="ephemail-bench-http-"))
-    pg: PostgresServer | None = None
+    report.machine = machine_description()
+    report.machine["load_start"] = load_average()
     runs: list[StoreRun] = []
-    try:
-        if "postgres" in config.stores:
-            print("starting PostgreSQL ...", flush=True)
-            pg = PostgresServer()
-            pg.start()
-        src_path = _snapshot_source(root) if config.snapshot else None
-        report.versions = _http_versions(config, pg)
-        if src_path is not None:
-            report.versions["ephemail"] += " (source snapshot taken at start)"
-        report.commands = _commands(config)
-        for store in config.stores:
-            workdir = Path(tempfile.mkdtemp(prefix=f"{store}-", dir=root))
-            if store == "sqlite":
-                url = f"sqlite:///{workdir / 'data' / 'ephemail.sqlite3'}"
-            else:
-                assert pg is not None
-                url = pg.create_database(f"bench_http_{os.getpid()}")
-            run = StoreRun(store=store, workdir=workdir, database_url=url)
-            if pg is not None and store == "postgres":
-                run.db_pid = postmaster_pid(pg)
-            report.stores[store] = run
-            try:
-                _seed(config, run, src_path)
-            except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as exc:
-                run.error = f"seeding failed: {exc}"
-                print(f"  {store}: {run.error}", flush=True)
-                continue
-            runs.append(run)
-        for run in runs:
-            try:
-                _start_server(config, run, src_path)
-            except RuntimeError as exc:
-                run.error = f"server did not start: {exc}"
-                print(f"  {run.store}: {run.error}", flush=True)
-        live = [r for r in runs if r.error is None]
-        operations = {r.store: build_operations(r.manifest) for r in live}
-        keys = [k for k in OPERATION_KEYS if config.operations is None or k in config.operations]
-        for key in keys:
-            for run in live:
-                op = next(o for o in operations[run.store] if o.key == key)
-                result = OpResult(store=run.store, op=op)
-                report.results.append(result)
-                _preflight(run, op, result)
-                if result.unavailable is None:
-                    _time_operation(config, run, result)
-                _progress(result)
-                if run.proc is not None and run.proc.exit_status() is not None:
-                    run.error = f"server exited: {run.proc.exit_status()}"
-            live = [r for r in live if r.error is None]
-    finally:
-        report.machine["load_end"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-        for run in runs:
-            if run.proc is not None:
-                run.proc.stop()
-        if pg is not None:
-            pg.stop()
-        if config.keep:
-            print(f"kept temporary files under {root}", flush=True)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+    with bench_workspace(
+        "ephemail-bench-http-", postgres="postgres" in config.stores, keep=config.keep
+    ) as (root, pg):
+        try:
+            _run_stores(config, report, root, pg, runs)
+        finally:
+            report.machine["load_end"] = load_average()
+            for run in runs:
+                if run.proc is not None:
+                    run.proc.stop()
     return report
 
 
-def _http_versions(config: HttpConfig, pg: PostgresServer | None) -> dict[str, str]:
-    from bench.smtp_ingest import BenchConfig
-
-    versions = _versions(BenchConfig(python=config.python), pg)
-    versions.pop("smtp-source (Postfix)", None)
-    versions.pop("aiosmtpd", None)
-    from importlib import metadata
-
-    for name in ("uvicorn", "fastapi", "httpx"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return versions
+def _run_stores(
+    config: HttpConfig,
+    report: HttpReport,
+    root: Path,
+    pg: PostgresServer | None,
+    runs: list[StoreRun],
+) -> None:
+    """Seed the stores, start their servers (appended to `runs`), time the operations."""
+    src_path = snapshot_source(root) if config.snapshot else None
+    report.versions = server_versions(config.python, pg, ("uvicorn", "fastapi", "httpx"))
+    if src_path is not None:
+        report.versions["ephemail"] += " (source snapshot taken at start)"
+    report.commands = _commands(config)
+    for store in config.stores:
+        workdir = Path(tempfile.mkdtemp(prefix=f"{store}-", dir=root))
+        if store == "sqlite":
+            url = f"sqlite:///{workdir / 'data' / 'ephemail.sqlite3'}"
+        else:
+            assert pg is not None
+            url = pg.create_database(f"bench_http_{os.getpid()}")
+        run = StoreRun(store=store, workdir=workdir, database_url=url)
+        if pg is not None and store == "postgres":
+            run.db_pid = postmaster_pid(pg)
+        report.stores[store] = run
+        try:
+            _seed(config, run, src_path)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as exc:
+            run.error = f"seeding failed: {exc}"
+            print(f"  {store}: {run.error}", flush=True)
+            continue
+        runs.append(run)
+    for run in runs:
+        try:
+            _start_server(config, run, src_path)
+        except RuntimeError as exc:
+            run.error = f"server did not start: {exc}"
+            print(f"  {run.store}: {run.error}", flush=True)
+    live = [r for r in runs if r.error is None]
+    operations = {r.store: build_operations(r.manifest) for r in live}
+    keys = [k for k in OPERATION_KEYS if config.operations is None or k in config.operations]
+    for key in keys:
+        for run in live:
+            op = next(o for o in operations[run.store] if o.key == key)
+            result = OpResult(store=run.store, op=op)
+            report.results.append(result)
+            _preflight(run, op, result)
+            if result.unavailable is None:
+                _time_operation(config, run, result)
+            _progress(result)
+            if run.proc is not None and run.proc.exit_status() is not None:
+                run.error = f"server exited: {run.proc.exit_status()}"
+        live = [r for r in live if r.error is None]
 
 
 def _commands(config: HttpConfig) -> list[str]:
-    extra = " ".join(f"{k}={v}" for k, v in config.server_env)
-    base = (
-        "EPHEMAIL_DATABASE_URL=<seeded db> EPHEMAIL_SMTP_PORT=PORT EPHEMAIL_HTTP_PORT=PORT2 "
-        "EPHEMAIL_LOG_LEVEL=WARNING EPHEMAIL_RETENTION_HOURS=0" + (f" {extra}" if extra else "")
-    )
+    base = ephemail_env_text(config.server_env, "EPHEMAIL_DATABASE_URL=<seeded db>")
     return [
         "# seed (one per store, a child process on the server's source)",
         f"python -m bench.http_read seed --database-url <sqlite:///… or postgresql://…> "
@@ -1226,13 +1160,9 @@ def _commands(config: HttpConfig) -> list[str]:
 # --------------------------------------------------------------------------------------
 # rendering
 # --------------------------------------------------------------------------------------
-def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
-    return "—" if value is None else pattern.format(value)
-
-
 def _cpu(many: float | None, c: PhaseResult, one: float | None, s: PhaseResult) -> str:
     """CPU ms per request with all clients / with one client."""
-    return f"{_fmt(c.per_request_ms(many), '{:.2f}')} / {_fmt(s.per_request_ms(one), '{:.2f}')}"
+    return f"{fmt(c.per_request_ms(many), '{:.2f}')} / {fmt(s.per_request_ms(one), '{:.2f}')}"
 
 
 def _mib(value: float) -> str:
@@ -1242,16 +1172,11 @@ def _mib(value: float) -> str:
 def render_http_markdown(report: HttpReport) -> str:
     """The report as markdown (the body of the docs/benchmarks.md section)."""
     cfg = report.config
-    m = report.machine
     manifest = next((s.manifest for s in report.stores.values() if s.manifest), {})
     out = [
         "## HTTP reads: listing and search",
         "",
-        f"- Date: {report.started:%Y-%m-%d %H:%M} UTC",
-        f"- Machine: {m.get('cpus')} CPUs ({m.get('cpu')}), {m.get('memory')} RAM, {m.get('os')}",
-        f"- Load average (1, 5, 15 min) at start: {m.get('load_start')}; at end: "
-        f"{m.get('load_end')} (the machine is shared with other work)",
-        "- Versions: " + ", ".join(f"{k} {v}" for k, v in report.versions.items()),
+        *run_lines(report),
     ]
     if manifest:
         q = manifest["queries"]
@@ -1285,12 +1210,7 @@ def render_http_markdown(report: HttpReport) -> str:
         "divided by its requests; client CPU: the benchmark process (httpx), "
         f"{cfg.clients}-client phase.",
         "",
-        "Commands:",
-        "",
-        "```",
-        *report.commands,
-        "```",
-        "",
+        *command_lines(report.commands),
     ]
     if report.stores:
         out += [
@@ -1340,49 +1260,25 @@ def render_http_markdown(report: HttpReport) -> str:
             paced_cells = "| — | — | —"
             if paced is not None:
                 paced_cells = (
-                    f"| {_fmt(paced.rate, '{:,.0f}')} | {_fmt(paced.percentile(0.5))} "
-                    f"| {_fmt(paced.percentile(0.99))}"
+                    f"| {fmt(paced.rate, '{:,.0f}')} | {fmt(paced.percentile(0.5))} "
+                    f"| {fmt(paced.percentile(0.99))}"
                 )
             out.append(
-                f"| {r.op.title} | {_fmt(r.matched, '{:,}') if r.matched is not None else '—'} "
-                f"| {_fmt(c.rate, '{:,.0f}')} | {_fmt(c.percentile(0.5))} | {_fmt(p99)} "
-                f"| {_fmt(c.percentile(1.0))} | {_fmt(s.percentile(0.5))} "
-                f"| {_fmt(s.percentile(0.99))} {paced_cells} "
+                f"| {r.op.title} | {fmt(r.matched, '{:,}') if r.matched is not None else '—'} "
+                f"| {fmt(c.rate, '{:,.0f}')} | {fmt(c.percentile(0.5))} | {fmt(p99)} "
+                f"| {fmt(c.percentile(1.0))} | {fmt(s.percentile(0.5))} "
+                f"| {fmt(s.percentile(0.99))} {paced_cells} "
                 f"| {_cpu(c.server_cpu, c, s.server_cpu, s)} "
                 f"| {_cpu(c.db_cpu, c, s.db_cpu, s)} "
-                f"| {_fmt(c.per_request_ms(c.client_cpu), '{:.2f}')} | {verdict} |"
+                f"| {fmt(c.per_request_ms(c.client_cpu), '{:.2f}')} | {verdict} |"
             )
         out.append("")
     out.append(
         f"Targets (issue 3): list p99 < {LIST_TARGET_MS:.0f} ms, search p99 < "
         f"{SEARCH_TARGET_MS:.0f} ms, under {cfg.clients} concurrent clients (✓ met, ✗ missed)."
     )
-    failures = report.failures
-    if failures:
-        out += ["", "Failures:", "", *(f"- {f}" for f in failures)]
+    out += failure_lines(report.failures)
     return "\n".join(out) + "\n"
-
-
-DOC_HEADER = """# Benchmarks
-
-Figures measured with `make bench` (`python -m bench.run --write`). Each section is replaced
-by the benchmark that produced it; see `bench/README.md` for how to run them.
-"""
-
-
-def write_marked_section(path: Path, name: str, body: str) -> None:
-    """Replace the text between `<!-- bench:NAME:start -->` and its end mark in `path`
-    (append the section when it is missing); nothing else in the file changes."""
-    start_mark, end_mark = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    section = f"{start_mark}\n{body.rstrip()}\n{end_mark}"
-    text = path.read_text() if path.exists() else DOC_HEADER
-    start, end = text.find(start_mark), text.find(end_mark)
-    if start != -1 and end > start:
-        text = text[:start] + section + text[end + len(end_mark) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 if __name__ == "__main__":

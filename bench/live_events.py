@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import math
 import os
 import shutil
 import sys
@@ -34,19 +33,29 @@ from typing import Any
 
 from tests.support.postgres import PostgresServer, free_port
 
-from bench.http_read import postmaster_pid, tree_cpu
-from bench.smtp_ingest import (
+from bench.common import (
     REPO,
-    BenchConfig,
+    STORE_TITLES,
+    STORES,
+    ReportBase,
     ServerProcess,
-    _clean_env,
-    _machine,
-    _snapshot_source,
-    _versions,
+    bench_workspace,
+    command_lines,
+    ephemail_env,
+    ephemail_env_text,
+    failure_lines,
+    fmt,
+    load_average,
+    machine_description,
+    percentile_ms,
+    postmaster_pid,
+    run_lines,
+    server_versions,
+    snapshot_source,
+    tree_cpu,
+    with_pythonpath,
 )
 
-STORES = ("sqlite", "postgres")
-STORE_TITLES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 TARGET_MS = 50.0
 SENDER = "sender@example.org"
 RECIPIENT = "live@bench.test"
@@ -156,14 +165,6 @@ class EventsResult:
     def lateness(self) -> list[float]:
         """How late the sender started each message against its schedule (seconds)."""
         return sorted(max(0.0, s.started - s.due) for s in self.sent if s.started)
-
-
-def percentile(data: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of sorted data, in milliseconds."""
-    if not data:
-        return None
-    rank = min(len(data), max(1, math.ceil(q * len(data))))
-    return 1000 * data[rank - 1]
 
 
 # --------------------------------------------------------------------------------------
@@ -313,52 +314,15 @@ async def run_load(
 # the benchmark
 # --------------------------------------------------------------------------------------
 @dataclass
-class EventsReport:
+class EventsReport(ReportBase[EventsConfig]):
     """Everything needed to print and record one run."""
 
-    config: EventsConfig
-    started: datetime
-    machine: dict[str, str] = field(default_factory=dict)
-    versions: dict[str, str] = field(default_factory=dict)
     results: list[EventsResult] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
         """What went wrong (empty when every store ran to the end)."""
         return [f"{r.store}: {r.error}" for r in self.results if r.error]
-
-
-def _server_env(
-    config: EventsConfig, data_dir: Path, smtp_port: int, http_port: int, url: str | None
-) -> dict[str, str]:
-    env = _clean_env()
-    env.update(
-        {
-            "EPHEMAIL_DATA_DIR": str(data_dir),
-            "EPHEMAIL_SMTP_PORT": str(smtp_port),
-            "EPHEMAIL_HTTP_PORT": str(http_port),
-            "EPHEMAIL_LOG_LEVEL": "WARNING",
-            "EPHEMAIL_RETENTION_HOURS": "0",
-        }
-    )
-    if url:
-        env["EPHEMAIL_DATABASE_URL"] = url
-    env.update(dict(config.server_env))
-    return env
-
-
-def _wait_ready(proc: ServerProcess, smtp_port: int, http_port: int) -> None:
-    import httpx
-
-    proc.wait_greeting(smtp_port, timeout=READY_TIMEOUT)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{http_port}/readyz", timeout=5).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("ephemail did not become ready")
 
 
 def run_one(
@@ -383,11 +347,9 @@ def run_one(
         db_name = f"bench_events_{os.getpid()}"
         url = pg.create_database(db_name)
         db_pid = postmaster_pid(pg)
-    env = _server_env(config, workdir / "data", smtp_port, http_port, url)
+    env = ephemail_env(workdir / "data", smtp_port, http_port, url, config.server_env)
     if src is not None:
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(src), str(REPO), env.get("PYTHONPATH", "")) if p
-        )
+        env = with_pythonpath(env, src, REPO)
     proc = ServerProcess(
         f"ephemail ({store})", [config.python, "-m", "ephemail", "serve"], env, workdir
     )
@@ -395,7 +357,7 @@ def run_one(
     try:
         proc.start()
         try:
-            _wait_ready(proc, smtp_port, http_port)
+            proc.wait_ready(smtp_port, http_port, timeout=READY_TIMEOUT)
         except RuntimeError as exc:
             result.error = f"server failed to start: {exc}"
             return result
@@ -427,8 +389,8 @@ def _progress(r: EventsResult) -> None:
     lat = r.latencies()
     line = (
         f"  [{r.store:<8} {r.rate:g}/s] {r.accepted:,}/{r.messages:,} accepted at "
-        f"{_fmt(r.achieved_rate, '{:,.0f}')}/s; 250→frame p50 {_fmt(percentile(lat, 0.5))} "
-        f"p99 {_fmt(percentile(lat, 0.99))} max {_fmt(percentile(lat, 1.0))} ms; "
+        f"{fmt(r.achieved_rate, '{:,.0f}')}/s; 250→frame p50 {fmt(percentile_ms(lat, 0.5))} "
+        f"p99 {fmt(percentile_ms(lat, 0.99))} max {fmt(percentile_ms(lat, 1.0))} ms; "
         f"lost {r.lost}"
     )
     if r.closed:
@@ -441,49 +403,29 @@ def _progress(r: EventsResult) -> None:
 def run_events_benchmark(config: EventsConfig) -> EventsReport:
     """Run every store in turn; return the report."""
     report = EventsReport(config=config, started=datetime.now(UTC))
-    report.machine = _machine()
-    report.machine["load_start"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    root = Path(tempfile.mkdtemp(prefix="ephemail-bench-events-"))
-    pg: PostgresServer | None = None
-    try:
-        if "postgres" in config.stores:
-            print("starting PostgreSQL ...", flush=True)
-            pg = PostgresServer()
-            pg.start()
-        src = _snapshot_source(root) if config.snapshot else None
-        report.versions = _versions(BenchConfig(python=config.python), pg)
-        for name in ("aiosmtpd", "smtp-source (Postfix)"):
-            report.versions.pop(name, None)
-        with contextlib.suppress(Exception):
-            from importlib import metadata
-
-            report.versions["uvicorn"] = metadata.version("uvicorn")
-            report.versions["websockets"] = metadata.version("websockets")
-        if src is not None:
-            report.versions["ephemail"] += " (source snapshot taken at start)"
-        report.commands = _commands(config)
-        for rate in config.rates:
-            for store in config.stores:
-                result = run_one(config, store, rate, root, pg, src)
-                _progress(result)
-                report.results.append(result)
-    finally:
-        report.machine["load_end"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-        if pg is not None:
-            pg.stop()
-        if config.keep:
-            print(f"kept temporary files under {root}", flush=True)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+    report.machine = machine_description()
+    report.machine["load_start"] = load_average()
+    with bench_workspace(
+        "ephemail-bench-events-", postgres="postgres" in config.stores, keep=config.keep
+    ) as (root, pg):
+        try:
+            src = snapshot_source(root) if config.snapshot else None
+            report.versions = server_versions(config.python, pg, ("uvicorn", "websockets"))
+            if src is not None:
+                report.versions["ephemail"] += " (source snapshot taken at start)"
+            report.commands = _commands(config)
+            for rate in config.rates:
+                for store in config.stores:
+                    result = run_one(config, store, rate, root, pg, src)
+                    _progress(result)
+                    report.results.append(result)
+        finally:
+            report.machine["load_end"] = load_average()
     return report
 
 
 def _commands(config: EventsConfig) -> list[str]:
-    extra = " ".join(f"{k}={v}" for k, v in config.server_env)
-    base = (
-        "EPHEMAIL_DATA_DIR=<fresh dir> EPHEMAIL_SMTP_PORT=PORT EPHEMAIL_HTTP_PORT=PORT2 "
-        "EPHEMAIL_LOG_LEVEL=WARNING EPHEMAIL_RETENTION_HOURS=0" + (f" {extra}" if extra else "")
-    )
+    base = ephemail_env_text(config.server_env, "EPHEMAIL_DATA_DIR=<fresh dir>")
     return [
         "# server (SQLite; PostgreSQL adds EPHEMAIL_DATABASE_URL=postgresql://…/<fresh db>)",
         f"{base} python -m ephemail serve",
@@ -499,22 +441,13 @@ def _commands(config: EventsConfig) -> list[str]:
 # --------------------------------------------------------------------------------------
 # rendering
 # --------------------------------------------------------------------------------------
-def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
-    return "—" if value is None else pattern.format(value)
-
-
 def render_events_markdown(report: EventsReport) -> str:
     """The report as markdown (the body of the docs/benchmarks.md section)."""
     cfg = report.config
-    m = report.machine
     out = [
         "## Live events: SMTP accept to WebSocket delivery",
         "",
-        f"- Date: {report.started:%Y-%m-%d %H:%M} UTC",
-        f"- Machine: {m.get('cpus')} CPUs ({m.get('cpu')}), {m.get('memory')} RAM, {m.get('os')}",
-        f"- Load average (1, 5, 15 min) at start: {m.get('load_start')}; at end: "
-        f"{m.get('load_end')} (the machine is shared with other work)",
-        "- Versions: " + ", ".join(f"{k} {v}" for k, v in report.versions.items()),
+        *run_lines(report),
         f"- Load: {cfg.duration:g} s of messages of ~{cfg.size} bytes to one mailbox, paced "
         f"at the rate shown over {cfg.connections} reused SMTP connections (PIPELINING); one "
         "WebSocket subscribed to that mailbox. Latency = `message.received` frame read by "
@@ -524,12 +457,7 @@ def render_events_markdown(report: EventsReport) -> str:
         "server and database per store. Sender, subscriber, ephemail (and PostgreSQL) share "
         "the 2 CPUs.",
         "",
-        "Commands:",
-        "",
-        "```",
-        *report.commands,
-        "```",
-        "",
+        *command_lines(report.commands),
         "| store | rate msg/s | sent | accepted | achieved msg/s | 250→frame p50 ms | p99 ms "
         "| max ms | lost | frame before 250 | SMTP MAIL→250 p50 ms | p99 ms | sender late p99 ms "
         "| ephemail CPU ms/msg | PostgreSQL CPU ms/msg | client CPU ms/msg | target p99 |",
@@ -538,7 +466,7 @@ def render_events_markdown(report: EventsReport) -> str:
     for r in report.results:
         lat = r.latencies()
         smtp = r.smtp_latencies()
-        p99 = percentile(lat, 0.99)
+        p99 = percentile_ms(lat, 0.99)
         verdict = "—"
         rate_ok = (r.achieved_rate or 0) >= 0.95 * r.rate
         if p99 is not None:
@@ -556,11 +484,11 @@ def render_events_markdown(report: EventsReport) -> str:
         client = 1000 * r.client_cpu / len(r.sent) if r.client_cpu is not None and r.sent else None
         out.append(
             f"| {STORE_TITLES[r.store]} | {r.rate:g} | {len(r.sent):,} | {r.accepted:,} "
-            f"| {_fmt(r.achieved_rate, '{:,.0f}')} | {_fmt(percentile(lat, 0.5))} "
-            f"| {_fmt(p99)} | {_fmt(percentile(lat, 1.0))} | {r.lost:,} | {early:,} "
-            f"| {_fmt(percentile(smtp, 0.5))} | {_fmt(percentile(smtp, 0.99))} "
-            f"| {_fmt(percentile(r.lateness(), 0.99))} | {_fmt(cpu, '{:.2f}')} "
-            f"| {_fmt(db, '{:.2f}')} | {_fmt(client, '{:.2f}')} | {verdict} |"
+            f"| {fmt(r.achieved_rate, '{:,.0f}')} | {fmt(percentile_ms(lat, 0.5))} "
+            f"| {fmt(p99)} | {fmt(percentile_ms(lat, 1.0))} | {r.lost:,} | {early:,} "
+            f"| {fmt(percentile_ms(smtp, 0.5))} | {fmt(percentile_ms(smtp, 0.99))} "
+            f"| {fmt(percentile_ms(r.lateness(), 0.99))} | {fmt(cpu, '{:.2f}')} "
+            f"| {fmt(db, '{:.2f}')} | {fmt(client, '{:.2f}')} | {verdict} |"
         )
     out += [
         "",
@@ -569,8 +497,7 @@ def render_events_markdown(report: EventsReport) -> str:
         "missed). A negative latency "
         '("frame before 250") means the frame arrived before the sender had read its reply.',
     ]
-    if report.failures:
-        out += ["", "Failures:", "", *(f"- {f}" for f in report.failures)]
+    out += failure_lines(report.failures)
     return "\n".join(out) + "\n"
 
 

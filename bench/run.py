@@ -15,26 +15,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.http_read import (
-    OPERATION_KEYS,
-    HttpConfig,
-    render_http_markdown,
-    run_http_benchmark,
-    write_marked_section,
-)
+from bench.common import REPO, STORES, section_writer
+from bench.http_read import OPERATION_KEYS, HttpConfig, render_http_markdown, run_http_benchmark
 from bench.live_events import EventsConfig, render_events_markdown, run_events_benchmark
-from bench.smtp_ingest import (
-    MODES,
-    SERVERS,
-    BenchConfig,
-    render_markdown,
-    run_benchmark,
-    write_section,
-)
+from bench.smtp_ingest import MODES, SERVERS, BenchConfig, render_markdown, run_benchmark
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+DOCS = REPO / "docs" / "benchmarks.md"
 SUITES = ("smtp", "http", "events")
-STORES = ("sqlite", "postgres")
 # Defaults of the full run and of --quick, for options left unset.
 FULL = {
     "messages": 20_000,
@@ -213,7 +200,7 @@ def run_smtp(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path, 
         f"{r.mode} round {r.round} {r.server}: {r.error or 'stored count mismatch'}"
         for r in report.failures
     ]
-    return render_markdown(report), failures, write_section
+    return render_markdown(report), failures, section_writer("smtp-ingest")
 
 
 def _stores(args: argparse.Namespace) -> tuple[str, ...]:
@@ -236,11 +223,7 @@ def run_http(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path, 
         snapshot=args.snapshot,
     )
     report = run_http_benchmark(config)
-    return (
-        render_http_markdown(report),
-        report.failures,
-        lambda path, body: write_marked_section(path, "http-read", body),
-    )
+    return render_http_markdown(report), report.failures, section_writer("http-read")
 
 
 def run_events(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path, str], None]]:
@@ -255,11 +238,7 @@ def run_events(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path
         snapshot=args.snapshot,
     )
     report = run_events_benchmark(config)
-    return (
-        render_events_markdown(report),
-        report.failures,
-        lambda path, body: write_marked_section(path, "live-events", body),
-    )
+    return render_events_markdown(report), report.failures, section_writer("live-events")
 
 
 RUNNERS = {"smtp": run_smtp, "http": run_http, "events": run_events}

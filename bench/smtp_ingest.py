@@ -16,10 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -31,10 +28,30 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 from tests.support.postgres import PostgresServer, free_port
+
+from bench.common import (
+    ReportBase,
+    ServerProcess,
+    bench_workspace,
+    clean_env,
+    command_lines,
+    dist_version,
+    ephemail_env,
+    ephemail_env_text,
+    ephemail_version,
+    fmt,
+    interpreter_versions,
+    machine_description,
+    postgres_version,
+    run_lines,
+    snapshot_source,
+    tail,
+    tree_usage,
+    with_pythonpath,
+)
 
 SERVERS = ("ceiling", "sqlite", "postgres")
 MODES = ("new", "reused")
@@ -46,28 +63,8 @@ SERVER_LABELS = {
 MODE_TITLES = {"new": "New connection per message", "reused": "Reused connections (`-d`)"}
 SENDER = "bench@example.com"
 RECIPIENT = "rcpt@example.com"
-START_TIMEOUT = 90.0
-STOP_GRACE = 10.0
 TARGET_RATIO = 0.70
 MiB = 1024 * 1024
-REPO = Path(__file__).resolve().parents[1]
-# Variables that would make ephemail read configuration from the caller's environment.
-_SEED_NAMES = {
-    "DATABASE_URL",
-    "SMTP_PORT",
-    "SMTP_RECEIVE_PORT",
-    "SMTP_BIND",
-    "IMAP_BIND",
-    "IMAP_PORT",
-    "API_PORT",
-    "API_BIND",
-    "DOMAIN_NAME",
-    "EMAIL_RETENTION_HOURS",
-    "REJECT_NON_DOMAIN_EMAILS",
-    "HEARTBEAT_URL",
-    "IMAP_ENABLED",
-    "MCP_ENABLED",
-}
 
 
 # --------------------------------------------------------------------------------------
@@ -135,15 +132,10 @@ class RunResult:
 
 
 @dataclass
-class BenchReport:
+class BenchReport(ReportBase[BenchConfig]):
     """Everything needed to print and record one benchmark run."""
 
-    config: BenchConfig
-    started: datetime
     results: list[RunResult] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
-    versions: dict[str, str] = field(default_factory=dict)
-    machine: dict[str, str] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[RunResult]:
@@ -174,57 +166,6 @@ def smtp_source_command(config: BenchConfig, mode: str, port: int) -> list[str]:
     return cmd
 
 
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no output)"
-    return "\n".join(text.splitlines()[-lines:]) or "(no output)"
-
-
-def _proc_children(pid: int) -> list[int]:
-    """Descendants of pid via /proc (used when psutil is missing)."""
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        current = stack.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                kids = [int(x) for x in (task / "children").read_text().split()]
-                found += kids
-                stack += kids
-    return found
-
-
-def tree_usage(pid: int) -> tuple[int, float]:
-    """(RSS bytes, CPU seconds) of a process and all its descendants."""
-    try:
-        import psutil  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:  # psutil is a dev dependency; /proc is the fallback
-        psutil = None
-    if psutil is not None:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0, 0.0
-        rss, cpu = 0, 0.0
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                rss += proc.memory_info().rss
-                times = proc.cpu_times()
-                cpu += times.user + times.system
-        return rss, cpu
-    rss, cpu, tick = 0, 0.0, os.sysconf("SC_CLK_TCK")
-    page = os.sysconf("SC_PAGE_SIZE")
-    for p in [pid, *_proc_children(pid)]:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu += (int(fields[11]) + int(fields[12])) / tick
-    return rss, cpu
-
-
 class PeakRss:
     """Samples the RSS of a process tree every 100 ms in a thread; keeps the peak."""
 
@@ -250,114 +191,9 @@ class PeakRss:
         self.peak = max(self.peak, tree_usage(self.pid)[0])
 
 
-class ServerProcess:
-    """A server under test: started in its own session, output to a log file."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], workdir: Path) -> None:
-        self.name = name
-        self.cmd = cmd
-        self.env = env
-        self.workdir = workdir
-        self.log_path = workdir / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        """Process id of the server."""
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> None:
-        """Start the process (does not wait)."""
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.cmd,
-                env=self.env,
-                cwd=self.workdir,  # no stray .env file is picked up
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_greeting(self, port: int, timeout: float = START_TIMEOUT) -> None:
-        """Return once the SMTP port answers with a 220 greeting."""
-        deadline = time.monotonic() + timeout
-        last = "no connection"
-        while time.monotonic() < deadline:
-            if self.proc is None or self.proc.poll() is not None:
-                code = None if self.proc is None else self.proc.returncode
-                raise RuntimeError(
-                    f"{self.name} exited with status {code} before greeting; output tail:\n"
-                    f"{_tail(self.log_path)}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-                    line = sock.makefile("rb").readline(1024)
-                    if line.startswith(b"220"):
-                        with contextlib.suppress(OSError):
-                            sock.sendall(b"QUIT\r\n")
-                        return
-                    last = f"greeting {line!r}"
-            except OSError as exc:
-                last = str(exc)
-            time.sleep(0.1)
-        raise RuntimeError(
-            f"{self.name} did not greet on 127.0.0.1:{port} within {timeout:.0f} s ({last}); "
-            f"output tail:\n{_tail(self.log_path)}"
-        )
-
-    def exit_status(self) -> str | None:
-        """None while running, else how the process ended (status or signal)."""
-        if self.proc is None or self.proc.poll() is None:
-            return None
-        code = self.proc.returncode
-        if code < 0:
-            return f"killed by {signal.Signals(-code).name}"
-        return f"status {code}" + (" (stopped from outside?)" if code == 0 else "")
-
-    @property
-    def stopped_from_outside(self) -> bool:
-        """It ended the way a SIGTERM/SIGINT from another process ends it (we did not send one)."""
-        if self.proc is None or self.proc.poll() is None:
-            return False
-        return self.proc.returncode in (0, -signal.SIGTERM, -signal.SIGINT)
-
-    def stop(self) -> None:
-        """SIGTERM the process group, SIGKILL after 10 s."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                print(
-                    f"  {self.name}: no exit {STOP_GRACE:.0f} s after SIGTERM, SIGKILL", flush=True
-                )
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        else:
-            # The leader is gone; make sure nothing it started is left behind.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
 # --------------------------------------------------------------------------------------
 # servers
 # --------------------------------------------------------------------------------------
-def _clean_env() -> dict[str, str]:
-    """The caller's environment without anything ephemail would read as configuration."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().startswith("EPHEMAIL_") and k.upper() not in _SEED_NAMES
-    }
-
-
 def ceiling_command(python: str, port: int) -> list[str]:
     """Discard-only aiosmtpd server."""
     return [
@@ -370,23 +206,6 @@ def ceiling_command(python: str, port: int) -> list[str]:
         "-l",
         f"127.0.0.1:{port}",
     ]
-
-
-def ephemail_env(
-    config: BenchConfig, data_dir: Path, smtp_port: int, http_port: int, database_url: str | None
-) -> dict[str, str]:
-    """Settings of one ephemail run (only the ones the benchmark sets)."""
-    env = {
-        "EPHEMAIL_DATA_DIR": str(data_dir),
-        "EPHEMAIL_SMTP_PORT": str(smtp_port),
-        "EPHEMAIL_HTTP_PORT": str(http_port),
-        "EPHEMAIL_LOG_LEVEL": "WARNING",
-        "EPHEMAIL_RETENTION_HOURS": "0",
-    }
-    if database_url:
-        env["EPHEMAIL_DATABASE_URL"] = database_url
-    env.update(dict(config.server_env))
-    return env
 
 
 def count_sqlite(data_dir: Path) -> int:
@@ -450,7 +269,7 @@ def count_durable(
 # the benchmark
 # --------------------------------------------------------------------------------------
 def _fmt_rate(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}"
+    return fmt(value, "{:,.0f}")
 
 
 def run_one(
@@ -470,7 +289,7 @@ def run_one(
     smtp_port, http_port = free_port(), free_port()
     db_name: str | None = None
     pg_dsn: str | None = None
-    env = _clean_env()
+    env = clean_env()
     if server == "ceiling":
         cmd = ceiling_command(config.python, smtp_port)
     else:
@@ -481,11 +300,9 @@ def run_one(
             database_url = pg.create_database(db_name)
             pg_dsn = pg.dsn_for(db_name)
         cmd = [config.python, "-m", "ephemail", "serve"]
-        env.update(ephemail_env(config, data_dir, smtp_port, http_port, database_url))
+        env = ephemail_env(data_dir, smtp_port, http_port, database_url, config.server_env)
         if src_path is not None:
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(src_path), env.get("PYTHONPATH", "")) if p
-            )
+            env = with_pythonpath(env, src_path)
     proc = ServerProcess(SERVER_LABELS[server], cmd, env, workdir)
     try:
         proc.start()
@@ -538,7 +355,7 @@ def run_one(
     finally:
         proc.stop()
         if result.error and "output tail" not in result.error:
-            result.error += "\nserver output tail:\n" + _tail(proc.log_path, 10)
+            result.error += "\nserver output tail:\n" + tail(proc.log_path, 10)
         if pg is not None and db_name is not None:
             with contextlib.suppress(Exception):
                 pg.drop_database(db_name)
@@ -583,11 +400,7 @@ def _collect_commands(config: BenchConfig, pg: PostgresServer | None) -> list[st
     python = "python"
     if "ceiling" in config.servers:
         lines += ["# ceiling", _command_text(ceiling_command(python, 0)).replace(":0", ":PORT")]
-    extra = " ".join(f"{k}={v}" for k, v in config.server_env)
-    base = (
-        "EPHEMAIL_DATA_DIR=<fresh dir> EPHEMAIL_SMTP_PORT=PORT EPHEMAIL_HTTP_PORT=PORT2 "
-        "EPHEMAIL_LOG_LEVEL=WARNING EPHEMAIL_RETENTION_HOURS=0"
-    ) + (f" {extra}" if extra else "")
+    base = ephemail_env_text(config.server_env, "EPHEMAIL_DATA_DIR=<fresh dir>")
     if "sqlite" in config.servers:
         lines += ["# ephemail on SQLite", f"{base} {python} -m ephemail serve"]
     if "postgres" in config.servers:
@@ -604,107 +417,35 @@ def _collect_commands(config: BenchConfig, pg: PostgresServer | None) -> list[st
     return lines
 
 
-def _machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = "unknown"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpus": str(ncpu),
-        "cpu": cpu,
-        "memory": mem,
-        "os": platform.platform(),
-    }
-
-
-def _git_revision(repo: Path) -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev + (" (with uncommitted changes)" if dirty else "")
-
-
 def _versions(config: BenchConfig, pg: PostgresServer | None) -> dict[str, str]:
-    def dist(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    probe = subprocess.run(
-        [
-            config.python,
-            "-c",
-            "import sys, sqlite3; print(sys.version.split()[0], sqlite3.sqlite_version)",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
     postfix = subprocess.run(
         ["dpkg-query", "-W", "-f", "${Version}", "postfix"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout.strip()
+    python, sqlite = interpreter_versions(config.python)
     versions = {
-        "Python": probe[0] if probe else platform.python_version(),
-        "SQLite": probe[1] if len(probe) > 1 else sqlite3.sqlite_version,
-        "aiosmtpd": dist("aiosmtpd"),
-        "ephemail": f"{dist('ephemail')} @ {_git_revision(REPO)}",
+        "Python": python,
+        "SQLite": sqlite,
+        "aiosmtpd": dist_version("aiosmtpd"),
+        "ephemail": ephemail_version(),
         "smtp-source (Postfix)": postfix or "unknown",
     }
     if pg is not None:
-        versions["PostgreSQL"] = pg.version().replace("postgres (PostgreSQL) ", "")
+        versions["PostgreSQL"] = postgres_version(pg)
     return versions
-
-
-def _snapshot_source(root: Path) -> Path | None:
-    """Copy src/ephemail under root, so edits to the tree during a long run change nothing."""
-    package = REPO / "src" / "ephemail"
-    if not package.is_dir():
-        return None
-    target = root / "src"
-    shutil.copytree(
-        package, target / "ephemail", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
-    return target
 
 
 def run_benchmark(config: BenchConfig) -> BenchReport:
     """Run every (mode, round, server) load, alternating servers; return the report."""
     smtp_source_path()
     report = BenchReport(config=config, started=datetime.now(UTC))
-    report.machine = _machine()
-    pg: PostgresServer | None = None
-    root = Path(tempfile.mkdtemp(prefix="ephemail-bench-"))
-    try:
-        if "postgres" in config.servers:
-            print("starting PostgreSQL ...", flush=True)
-            pg = PostgresServer()
-            pg.start()
-        src_path = _snapshot_source(root) if config.snapshot else None
+    report.machine = machine_description()
+    with bench_workspace(
+        "ephemail-bench-", postgres="postgres" in config.servers, keep=config.keep
+    ) as (root, pg):
+        src_path = snapshot_source(root) if config.snapshot else None
         report.versions = _versions(config, pg)
         if src_path is not None:
             report.versions["ephemail"] += " (source snapshot taken at start)"
@@ -721,13 +462,6 @@ def run_benchmark(config: BenchConfig) -> BenchReport:
                         if attempt <= config.retries:
                             print("  the server was stopped from outside: running it again")
                     report.results.append(result)
-    finally:
-        if pg is not None:
-            pg.stop()
-        if not config.keep:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            print(f"kept temporary files under {root}", flush=True)
     return report
 
 
@@ -757,13 +491,10 @@ def _one_line(error: str) -> str:
 def render_markdown(report: BenchReport) -> str:
     """The report as markdown (the body of the docs/benchmarks.md section)."""
     cfg = report.config
-    m = report.machine
     out: list[str] = [
         "## SMTP ingest",
         "",
-        f"- Date: {report.started:%Y-%m-%d %H:%M} UTC",
-        f"- Machine: {m.get('cpus')} CPUs ({m.get('cpu')}), {m.get('memory')} RAM, {m.get('os')}",
-        "- Versions: " + ", ".join(f"{k} {v}" for k, v in report.versions.items()),
+        *run_lines(report),
         f"- Load: {cfg.messages:,} messages of {cfg.size} bytes per run, {cfg.sessions} "
         f"concurrent sessions, {cfg.rounds} round(s); servers alternated within each round "
         f"({', '.join(cfg.servers)}); medians reported. Every server is started fresh for "
@@ -773,12 +504,7 @@ def render_markdown(report: BenchReport) -> str:
         "load. Ratio = durable msg/s / ceiling msg/s (medians of this run). Peak RSS = "
         "server process tree, sampled every 100 ms (the PostgreSQL server is not included).",
         "",
-        "Commands:",
-        "",
-        "```",
-        *report.commands,
-        "```",
-        "",
+        *command_lines(report.commands),
     ]
     for mode in cfg.modes:
         runs = [r for r in report.results if r.mode == mode]
@@ -847,25 +573,3 @@ def render_markdown(report: BenchReport) -> str:
             f"{stored} | {_fmt_rate(r.durable_per_s)} | {ratio} | {_mib(r.peak_rss)} | {status} |"
         )
     return "\n".join(out) + "\n"
-
-
-START_MARK = "<!-- bench:smtp-ingest:start -->"
-END_MARK = "<!-- bench:smtp-ingest:end -->"
-DOC_HEADER = """# Benchmarks
-
-Figures measured with `make bench` (`python -m bench.run --write`). Each section is replaced
-by the benchmark that produced it; see `bench/README.md` for how to run them.
-"""
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace the SMTP ingest section of path (create the file or the section if missing)."""
-    section = f"{START_MARK}\n{body.rstrip()}\n{END_MARK}"
-    text = path.read_text() if path.exists() else DOC_HEADER
-    start, end = text.find(START_MARK), text.find(END_MARK)
-    if start != -1 and end > start:
-        text = text[:start] + section + text[end + len(END_MARK) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)

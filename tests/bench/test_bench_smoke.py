@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.http_read import (
-    HttpConfig,
-    render_http_markdown,
-    run_http_benchmark,
-    write_marked_section,
-)
+from bench.common import write_marked_section
+from bench.http_read import HttpConfig, render_http_markdown, run_http_benchmark
 from bench.live_events import EventsConfig, render_events_markdown, run_events_benchmark
 
 
