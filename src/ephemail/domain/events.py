@@ -12,6 +12,9 @@ class EventType(StrEnum):
     MESSAGE_RECEIVED = "message.received"
     MESSAGE_READ = "message.read"
     MESSAGE_DELETED = "message.deleted"
+    # IMAP changes: flags other than \Seen, and a MOVE to another folder (same id).
+    MESSAGE_FLAGS = "message.flags"
+    MESSAGE_MOVED = "message.moved"
     MAILBOX_CREATED = "mailbox.created"
     MAILBOX_CLAIMED = "mailbox.claimed"
     MAILBOX_RELEASED = "mailbox.released"

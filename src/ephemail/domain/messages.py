@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from ephemail.domain.imap import INBOX as INBOX
+from ephemail.domain.imap import ImapStructure
+
 
 class MailboxKind(StrEnum):
     PUBLIC = "public"
     CLAIMED = "claimed"
     OWNED = "owned"
 
-
-INBOX = "INBOX"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ class ParsedSummary:
     # The readable text: the text/plain part, else the HTML part converted to text.
     # Feeds the search index, the dynip `body` and agents; None when there is no body.
     body_text: str | None = None
+    # ENVELOPE, BODY, BODYSTRUCTURE and section offsets for IMAP (mime/imap.py).
+    imap: ImapStructure | None = None
 
 
 @dataclass(frozen=True, slots=True)
