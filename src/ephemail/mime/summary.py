@@ -18,6 +18,7 @@ from ephemail.mime.charsets import decode_bytes
 from ephemail.mime.defects import DefectLog
 from ephemail.mime.headers import Header, cap, decode_words, make_safe, parse_addresses
 from ephemail.mime.html import html_to_text
+from ephemail.mime.imap import imap_structure, imap_structure_of
 from ephemail.mime.parts import MimePart, decode_transfer, parse_message
 
 NO_SUBJECT = "(no subject)"
@@ -65,6 +66,7 @@ def parse_summary(raw: bytes) -> ParsedSummary:
             attachments=(),
             headers=(),
             defects=(f"internal error: {type(exc).__name__}",),
+            imap=imap_structure_of(raw if type(raw) is bytes else bytes(raw)),
         )
 
 
@@ -109,6 +111,7 @@ def _parse_summary(raw: bytes) -> ParsedSummary:
         headers=tuple(decoded_headers),
         defects=defects.items,
         body_text=body_text,
+        imap=imap_structure(raw, root),
     )
 
 
