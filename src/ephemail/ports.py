@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from ephemail.domain.bans import Ban
 from ephemail.domain.events import DeletionReason, Event
+from ephemail.domain.imap import (
+    FlagMode,
+    Folder,
+    FolderCounts,
+    ImapContent,
+    ImapMessage,
+    SpecialUse,
+)
 from ephemail.domain.messages import (
     DomainRecord,
     Mailbox,
@@ -58,7 +66,192 @@ class Delivery:
     client_ip: str | None = None
 
 
-class Store(Protocol):
+@dataclass(frozen=True, slots=True)
+class ImapSelection:
+    """A folder as SELECT/EXAMINE reads it: the folder (after the \\Recent claim), every
+    message in UID order, and `recent_above`: the UIDs above it are \\Recent for this
+    session (the folder's recent_uid before a SELECT moved it; uidnext - 1 for EXAMINE,
+    so nothing is recent)."""
+
+    folder: Folder
+    messages: list[ImapMessage]
+    recent_above: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImapFetched:
+    """One message's FETCH material with its envelope sender (to hide banned senders)."""
+
+    envelope_from: str
+    content: ImapContent
+
+
+@dataclass(frozen=True, slots=True)
+class ImapStoredText:
+    """One message's decoded header fields and readable body, for IMAP SEARCH."""
+
+    envelope_from: str
+    headers: tuple[tuple[str, str], ...]
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImapCopied:
+    """What COPY/MOVE did: the destination folder (after), (source UID, destination
+    UID) pairs in source UID order, and the events written."""
+
+    folder: Folder
+    pairs: list[tuple[int, int]]
+    events: list[Event]
+
+
+# Tells the store which envelope senders are hidden (sender bans): their messages are
+# neither changed, copied nor expunged. Pure and fast: it runs inside the transaction.
+HiddenSender = Callable[[str], bool]
+
+
+class ImapStore(Protocol):
+    """The IMAP side of the store (adapters/sql/imap_store.py). Folders are named within
+    one mailbox; methods taking a `folder_id` only touch that folder when it belongs to
+    `mailbox`. Flags are given and returned as IMAP flag names; \\Seen is the message's
+    `seen` column (the API's read state), every other flag lives in `flags`."""
+
+    async def imap_folders(self, mailbox: Mailbox) -> list[Folder]:
+        """Every folder of the mailbox, INBOX first, then by name."""
+        ...
+
+    async def imap_folder(self, mailbox: Mailbox, name: str) -> Folder | None: ...
+
+    async def imap_create_folder(
+        self,
+        mailbox: Mailbox,
+        name: str,
+        special_use: SpecialUse | None,
+        *,
+        parents: Sequence[tuple[str, SpecialUse | None]] = (),
+    ) -> Folder:
+        """Create `name` and those of `parents` that are missing, each with a new
+        UIDVALIDITY larger than any the mailbox ever used. Raises ConflictError when
+        `name` exists."""
+        ...
+
+    async def imap_delete_folder(self, mailbox: Mailbox, name: str) -> list[Event] | None:
+        """Delete the folder and its messages (`message.deleted` events, reason user);
+        None when there is no such folder. Raises ConflictError when it has children."""
+        ...
+
+    async def imap_rename_folder(
+        self,
+        mailbox: Mailbox,
+        old: str,
+        new: str,
+        *,
+        parents: Sequence[tuple[str, SpecialUse | None]] = (),
+    ) -> bool:
+        """Rename `old` and its children (`old/...` becomes `new/...`), creating the
+        missing `parents` of `new`; False when `old` does not exist. Raises
+        ConflictError when `new` (or a child's new name) exists."""
+        ...
+
+    async def imap_set_subscribed(self, mailbox: Mailbox, name: str, subscribed: bool) -> bool:
+        """False when there is no such folder."""
+        ...
+
+    async def imap_select(
+        self, mailbox: Mailbox, name: str, *, claim_recent: bool
+    ) -> ImapSelection | None:
+        """The folder and all its messages in one read. `claim_recent` (SELECT): in the
+        same transaction, move the folder's recent_uid to uidnext - 1, so exactly one
+        session sees each message as \\Recent. None when there is no such folder."""
+        ...
+
+    async def imap_status(
+        self, mailbox: Mailbox, name: str, *, hidden: HiddenSender | None = None
+    ) -> tuple[Folder, FolderCounts] | None:
+        """The folder and its counts (messages of `hidden` senders not counted)."""
+        ...
+
+    async def imap_messages_after(
+        self, mailbox: Mailbox, folder_id: int, after_uid: int
+    ) -> list[ImapMessage]:
+        """Messages of the folder with a UID above `after_uid`, in UID order."""
+        ...
+
+    async def imap_messages(
+        self, mailbox: Mailbox, folder_id: int, message_ids: Sequence[str]
+    ) -> dict[str, ImapMessage]:
+        """Those of `message_ids` still in the folder, by id."""
+        ...
+
+    async def imap_contents(
+        self, mailbox: Mailbox, message_ids: Sequence[str], *, raw: bool
+    ) -> dict[str, ImapFetched]:
+        """Structure (and raw bytes when `raw`) of those messages of the mailbox that
+        exist; structure missing from old rows is computed from the raw bytes."""
+        ...
+
+    async def imap_texts(
+        self, mailbox: Mailbox, message_ids: Sequence[str]
+    ) -> dict[str, ImapStoredText]: ...
+
+    async def imap_store_flags(
+        self,
+        mailbox: Mailbox,
+        folder_id: int,
+        uids: Sequence[int],
+        mode: FlagMode,
+        flags: frozenset[str],
+        *,
+        hidden: HiddenSender,
+    ) -> tuple[dict[int, frozenset[str]], list[Event]]:
+        """STORE: the new flags of each message found (by UID; hidden ones left out)
+        and the events (`message.read` when \\Seen changed, `message.flags` when the
+        other flags did). `flags` are canonical (see services/imap.py)."""
+        ...
+
+    async def imap_expunge(
+        self,
+        mailbox: Mailbox,
+        folder_id: int,
+        uids: Sequence[int] | None,
+        *,
+        hidden: HiddenSender,
+    ) -> tuple[list[int], list[Event]]:
+        """Delete the folder's \\Deleted messages (only those in `uids` when given);
+        the UIDs removed in increasing order and the `message.deleted` events."""
+        ...
+
+    async def imap_copy(
+        self,
+        mailbox: Mailbox,
+        folder_id: int,
+        uids: Sequence[int],
+        destination: str,
+        *,
+        move: bool,
+        hidden: HiddenSender,
+    ) -> ImapCopied | None:
+        """COPY (new message rows, same content, flags and dates; `message.received`
+        events) or MOVE (the rows keep their ids; one `message.moved` event each).
+        None when the destination folder does not exist."""
+        ...
+
+    async def imap_append(
+        self,
+        mailbox: Mailbox,
+        name: str,
+        delivery: Delivery,
+        *,
+        seen: bool,
+        flags: frozenset[str],
+    ) -> tuple[Folder, int, list[Event]] | None:
+        """Store `delivery` (one recipient: this mailbox) in folder `name` with those
+        flags; the folder after, the new UID and the `message.received` event. None
+        when there is no such folder."""
+        ...
+
+
+class Store(ImapStore, Protocol):
     """Durable state of ephemail. Every method is one transaction."""
 
     @property

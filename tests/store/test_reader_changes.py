@@ -48,7 +48,7 @@ async def test_set_seen_emits_read_events_only_on_change(store: SqlStore) -> Non
             (EventType.MESSAGE_READ, "carol@example.com", carol.id),
         ]
     )
-    assert all(e.data == {"seen": True, "uid": 1} for e in events)
+    assert all(e.data == {"seen": True, "uid": 1, "folder": "INBOX"} for e in events)
     page = await store.list_messages("bob@example.com", limit=5, cursor=None)
     assert page.items[0].seen and page.unread == 0
 

@@ -131,6 +131,23 @@ class MailboxOut(BaseModel):
     unread: int
 
 
+class FolderOut(BaseModel):
+    """One IMAP folder of a mailbox (RFC 3501 names, "/" between levels)."""
+
+    name: str
+    special_use: str | None
+    subscribed: bool
+    uidvalidity: int
+    uidnext: int
+    total: int
+    unread: int
+
+
+class FoldersOut(BaseModel):
+    mailbox: str
+    folders: list[FolderOut]
+
+
 class MailboxCreatedOut(BaseModel):
     address: str
     kind: str

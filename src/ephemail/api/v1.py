@@ -21,6 +21,8 @@ from ephemail.api.schemas import (
     DomainOut,
     DomainsOut,
     ExtractOut,
+    FolderOut,
+    FoldersOut,
     LinkOut,
     MailboxCreatedOut,
     MailboxCreateIn,
@@ -31,7 +33,7 @@ from ephemail.api.schemas import (
     SearchPageOut,
     SeenIn,
 )
-from ephemail.domain.messages import MessageDetail, Page
+from ephemail.domain.messages import INBOX, MessageDetail, Page
 from ephemail.mime.html import rewrite_cid_references
 from ephemail.services.access import Principal
 from ephemail.services.mailboxes import MailboxService
@@ -39,6 +41,10 @@ from ephemail.services.mailboxes import MailboxService
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Cursor = Annotated[
     str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
+]
+FolderName = Annotated[
+    str,
+    Query(min_length=1, max_length=255, description="Folder name (INBOX, or an IMAP folder)."),
 ]
 SearchText = Annotated[
     str, Query(min_length=1, max_length=1000, description="Query in the search language.")
@@ -150,8 +156,10 @@ def build_router(mailboxes: MailboxService) -> APIRouter:
         q: Annotated[
             str | None, Query(max_length=1000, description="Optional search-language filter.")
         ] = None,
+        folder: FolderName = INBOX,
     ) -> MessagePageOut:
-        """Summaries (never bodies), newest first; pass `next_cursor` back for the next page."""
+        """Summaries (never bodies), newest first; pass `next_cursor` back for the next page.
+        `folder` picks the folder (INBOX by default); `q` searches every folder."""
         normalised = mailboxes.address(address)
         principal = principal_of(request)
         if q is not None and q.strip():
@@ -159,8 +167,31 @@ def build_router(mailboxes: MailboxService) -> APIRouter:
                 principal, q, raw_address=normalised, limit=limit, cursor=cursor
             )
         else:
-            page = await mailboxes.list_messages(principal, normalised, limit=limit, cursor=cursor)
+            page = await mailboxes.list_messages(
+                principal, normalised, limit=limit, cursor=cursor, folder=folder
+            )
         return _page_out(normalised, page)
+
+    @router.get("/mailboxes/{address}/folders", response_model=FoldersOut, tags=["mailboxes"])
+    async def list_folders(request: Request, address: str) -> FoldersOut:
+        """The mailbox's IMAP folders, INBOX first, with their counts (none before the
+        mailbox exists)."""
+        normalised, found = await mailboxes.list_folders(principal_of(request), address)
+        return FoldersOut(
+            mailbox=normalised,
+            folders=[
+                FolderOut(
+                    name=f.name,
+                    special_use=f.special_use.value if f.special_use else None,
+                    subscribed=f.subscribed,
+                    uidvalidity=f.uidvalidity,
+                    uidnext=f.uidnext,
+                    total=counts.messages,
+                    unread=counts.unseen,
+                )
+                for f, counts in found
+            ],
+        )
 
     @router.delete("/mailboxes/{address}/messages", response_model=DeletedOut, tags=["messages"])
     async def delete_messages(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from ephemail.domain.address import normalize_address, normalize_domain
 from ephemail.domain.events import DeletionReason
+from ephemail.domain.imap import INBOX, Folder, FolderCounts
 from ephemail.domain.messages import Mailbox, MessageDetail, MessageSummary, Page
 from ephemail.domain.policy import AcceptMode, RecipientVerdict
 from ephemail.domain.search import SearchQuery, parse_search
@@ -98,14 +99,37 @@ class MailboxService:
         return replace(page, items=visible) if len(visible) != len(page.items) else page
 
     async def list_messages(
-        self, principal: Principal, raw_address: str, *, limit: int, cursor: str | None
+        self,
+        principal: Principal,
+        raw_address: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        folder: str = INBOX,
     ) -> Page:
         address = self.address(raw_address)
         mailbox = await self._store.get_mailbox(address)
         authorize(self._access, principal, Action.READ, mailbox)
         limit = max(1, min(limit, self.page_size_max))
-        page = await self._store.list_messages(address, limit=limit, cursor=cursor)
+        page = await self._store.list_messages(address, limit=limit, cursor=cursor, folder=folder)
         return self._visible(page)
+
+    async def list_folders(
+        self, principal: Principal, raw_address: str
+    ) -> tuple[str, list[tuple[Folder, FolderCounts]]]:
+        """The mailbox's IMAP folders (INBOX first) with their counts; none before the
+        mailbox exists. Counts include hidden mail, like `mailbox_info`."""
+        address = self.address(raw_address)
+        mailbox = await self._store.get_mailbox(address)
+        authorize(self._access, principal, Action.READ, mailbox)
+        if mailbox is None:
+            return address, []
+        found = []
+        for folder in await self._store.imap_folders(mailbox):
+            status = await self._store.imap_status(mailbox, folder.name)
+            if status is not None:
+                found.append(status)
+        return address, found
 
     async def mailbox_info(self, principal: Principal, raw_address: str) -> MailboxInfo:
         """The mailbox (if it exists) with its message counts."""

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from ephemail.adapters.sql import tables as t
 from ephemail.adapters.sql.bulk import BulkInsert
 from ephemail.adapters.sql.engine import Engines
+from ephemail.adapters.sql.imap_store import ImapSqlStore, structure_columns
 from ephemail.adapters.sql.search import (
     are_few_matches,
     is_small_scope,
@@ -91,8 +92,9 @@ def _attachments_from(text: str) -> tuple[Attachment, ...]:
     return tuple(Attachment(**item) for item in json.loads(text))
 
 
-class SqlStore:
-    """Store backed by SQLite (embedded) or PostgreSQL (scale-out)."""
+class SqlStore(ImapSqlStore):
+    """Store backed by SQLite (embedded) or PostgreSQL (scale-out); the IMAP queries
+    live in imap_store.py."""
 
     def __init__(self, engines: Engines, *, writers: int = 4) -> None:
         self._engines = engines
@@ -246,7 +248,7 @@ class SqlStore:
         contents: dict[str, Delivery] = {}
         for d in deliveries:
             contents.setdefault(d.sha256, d)
-        _INSERT_CONTENTS.execute(conn, [self._content_row(d, now) for d in contents.values()])
+        self._insert_contents(conn, list(contents.values()))
 
         # 4. One message row per recipient, then its event.
         message_rows = []
@@ -279,6 +281,7 @@ class SqlStore:
                         "message_id": r.message_id,
                         "data": {
                             "uid": uid,
+                            "folder": INBOX,
                             "subject": d.summary.subject,
                             "from": d.summary.from_,
                             "size": len(d.raw),
@@ -321,6 +324,12 @@ class SqlStore:
         if not created_ids:
             return [], []
         uidvalidity = int(time.time()) & 0xFFFFFFFF
+        # Later folders of the mailbox get larger UIDVALIDITY values (imap_store.py).
+        conn.execute(
+            update(t.mailboxes)
+            .where(t.mailboxes.c.id.in_(sorted(created_ids.values())))
+            .values(uidvalidity_high=uidvalidity)
+        )
         conn.execute(
             t.folders.insert(),
             [
@@ -332,6 +341,7 @@ class SqlStore:
                     "subscribed": True,
                     "special_use": None,
                     "created_at": now,
+                    "recent_uid": 0,
                 }
                 for a, mid in created_ids.items()
             ],
@@ -362,6 +372,11 @@ class SqlStore:
         )
         return {row.address: (row.id, row.folder_id) for row in rows}
 
+    def _insert_contents(self, conn: Connection, deliveries: Sequence[Delivery]) -> None:
+        """Insert the content rows of `deliveries` (distinct sha256; existing ones kept)."""
+        now = _now()
+        _INSERT_CONTENTS.execute(conn, [self._content_row(d, now) for d in deliveries])
+
     @staticmethod
     def _content_row(d: Delivery, now: datetime) -> dict[str, Any]:
         s = d.summary
@@ -384,6 +399,7 @@ class SqlStore:
             "has_attachments": bool(s.attachments),
             "defects": json.dumps(list(s.defects)),
             "created_at": now,
+            **structure_columns(s.imap),
         }
 
     # -- policy data ----------------------------------------------------------
@@ -786,7 +802,12 @@ class SqlStore:
                 update(t.messages)
                 .where(t.messages.c.id.in_(ids), t.messages.c.seen.is_not(seen))
                 .values(seen=seen)
-                .returning(t.messages.c.id, t.messages.c.uid, t.messages.c.mailbox_id)
+                .returning(
+                    t.messages.c.id,
+                    t.messages.c.uid,
+                    t.messages.c.mailbox_id,
+                    t.messages.c.folder_id,
+                )
             ).all()
             if not rows:
                 return []
@@ -796,6 +817,14 @@ class SqlStore:
                 )
             ).all()
             addresses = {m.id: m.address for m in mailbox_rows}
+            folder_names = {
+                f.id: f.name
+                for f in conn.execute(
+                    select(t.folders.c.id, t.folders.c.name).where(
+                        t.folders.c.id.in_(sorted({r.folder_id for r in rows}))
+                    )
+                )
+            }
             now = _now()
             return self._add_events(
                 conn,
@@ -804,7 +833,7 @@ class SqlStore:
                         "type": EventType.MESSAGE_READ.value,
                         "mailbox": addresses[r.mailbox_id],
                         "message_id": r.id,
-                        "data": {"seen": seen, "uid": r.uid},
+                        "data": {"seen": seen, "uid": r.uid, "folder": folder_names[r.folder_id]},
                         "created_at": now,
                     }
                     for r in sorted(rows, key=lambda r: r.id)
@@ -840,9 +869,14 @@ class SqlStore:
         rows = (
             conn.execute(
                 select(
-                    t.messages.c.id, t.messages.c.sha256, t.messages.c.uid, t.mailboxes.c.address
+                    t.messages.c.id,
+                    t.messages.c.sha256,
+                    t.messages.c.uid,
+                    t.mailboxes.c.address,
+                    t.folders.c.name.label("folder"),
                 )
                 .join(t.mailboxes, t.mailboxes.c.id == t.messages.c.mailbox_id)
+                .join(t.folders, t.folders.c.id == t.messages.c.folder_id)
                 .where(t.messages.c.id.in_(ids))
             )
         ).all()
@@ -867,7 +901,7 @@ class SqlStore:
                     "type": EventType.MESSAGE_DELETED.value,
                     "mailbox": r.address,
                     "message_id": r.id,
-                    "data": {"reason": reason.value, "uid": r.uid},
+                    "data": {"reason": reason.value, "uid": r.uid, "folder": r.folder},
                     "created_at": now,
                 }
                 for r in rows

@@ -80,6 +80,10 @@ mailboxes = Table(
     Column("password_hash", Text, nullable=True),
     Column("owner_account_id", BigInteger, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # The highest UIDVALIDITY given to any folder of this mailbox, deleted ones
+    # included: a folder created again under an old name gets a larger one
+    # (RFC 3501 section 2.3.1.1).
+    Column("uidvalidity_high", BigInteger, nullable=False, server_default="0"),
 )
 
 folders = Table(
@@ -95,6 +99,8 @@ folders = Table(
     Column("subscribed", Boolean, nullable=False, default=True),
     Column("special_use", String(32), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # UIDs above this are \\Recent for the next SELECT (RFC 3501 section 2.3.2).
+    Column("recent_uid", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("mailbox_id", "name", name="uq_folders_mailbox_id_name"),
 )
 
@@ -122,6 +128,12 @@ message_contents = Table(
     # itself (SQLite FTS5 table, PostgreSQL tsvector column) is not declared here: see
     # migration 0002 and adapters/sql/search.py.
     Column("body_text", Text, nullable=True),
+    # IMAP wire forms computed at ingest (mime/imap.py); NULL for rows stored before
+    # migration 0004, computed from `raw` when read.
+    Column("imap_envelope", LargeBinary, nullable=True),
+    Column("imap_body", LargeBinary, nullable=True),
+    Column("imap_bodystructure", LargeBinary, nullable=True),
+    Column("imap_sections", Text, nullable=True),
 )
 
 messages = Table(
