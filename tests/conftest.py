@@ -81,6 +81,7 @@ async def app_factory(tmp_path: Path) -> AsyncIterator[StartApp]:
             "data_dir": tmp_path / f"data{len(apps)}",
             "smtp_port": 0,
             "http_port": 0,
+            "imap_port": 0,
             "hostname": "mx.ephemail.test",
             "retention_interval": 3600,
         }

@@ -11,15 +11,18 @@ from ephemail.adapters.events.memory import InProcessEventBus
 from ephemail.adapters.http.client import HttpxProbe
 from ephemail.adapters.sql.engine import DatabaseUrlError, Engines, create_engines
 from ephemail.adapters.sql.migrate import upgrade
+from ephemail.adapters.sql.relay import PostgresEventRelay, event_relay_for
 from ephemail.adapters.sql.store import SqlStore
 from ephemail.api.app import create_api
 from ephemail.api.server import HttpServer
 from ephemail.mime.summary import parse_summary
+from ephemail.protocols.imap.server import ImapConfig, ImapServer
 from ephemail.protocols.smtp.server import SmtpConfig, SmtpServer
 from ephemail.services.access import AccessPolicy
 from ephemail.services.admin import PolicyAdmin
 from ephemail.services.clock import SystemClock
 from ephemail.services.connections import ConnectionGate
+from ephemail.services.imap import MailboxImapService, MailboxPasswordAuthenticator
 from ephemail.services.ingest import IngestService
 from ephemail.services.lifecycle import Heartbeat, RetentionSweeper
 from ephemail.services.live import LiveService
@@ -69,11 +72,14 @@ class Application:
         self.bus = InProcessEventBus()
         self.smtp_port = 0
         self.http_port = 0
+        self.imap_port = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._smtp: SmtpServer | None = None
         self._http: HttpServer | None = None
+        self._imap: ImapServer | None = None
         self._probe: HttpxProbe | None = None
         self._store: SqlStore | None = None
+        self._relay: PostgresEventRelay | None = None  # PostgreSQL: events of other nodes
         self._policy: PolicyService | None = None
         self._ingest: IngestService | None = None
         self._stopping = asyncio.Event()
@@ -110,6 +116,12 @@ class Application:
     async def _start(self) -> None:
         s = self.settings
         self._store = await open_store(s)
+        self._relay = event_relay_for(
+            s.effective_database_url, self.store, poll_interval=s.events_relay_poll_interval
+        )
+        if self._relay is not None:
+            self.bus = self._relay.bus  # before any service takes the bus
+            await self._relay.start()
         self._policy = PolicyService(
             self.store,
             accept=s.accept,
@@ -195,8 +207,34 @@ class Application:
                 ingest=self.ingest,
             )
             self.smtp_port = await self._smtp.start(s.smtp_bind, s.smtp_port)
+        if s.imap_enabled:
+            self.imap = MailboxImapService(
+                self.store,
+                self.bus,
+                self.clock,
+                self.mailboxes,
+                self.policy,
+                access=access,
+                authenticator=MailboxPasswordAuthenticator(
+                    self.store, self.mailboxes, access=access
+                ),
+                parse=parse_summary,
+                retention_hours_for=retention_for,
+                max_message_size=s.smtp_max_message_size,
+            )
+            self._imap = ImapServer(
+                ImapConfig(
+                    hostname=s.hostname,
+                    max_connections=s.imap_max_connections,
+                    idle_timeout=s.imap_idle_timeout,
+                    login_failure_delay=s.imap_login_failure_delay,
+                    max_line=s.imap_max_line,
+                    max_append=s.imap_max_literal,
+                ),
+                self.imap,
+            )
+            self.imap_port = await self._imap.start(s.imap_bind, s.imap_port)
         for name, enabled in (
-            ("IMAP", s.imap_enabled),
             ("MCP", s.mcp_enabled),
             ("SMTPS", s.smtp_ssl_enabled),
         ):
@@ -212,6 +250,8 @@ class Application:
             checks["store"] = f"error: {type(exc).__name__}"
         if self.settings.smtp_enabled:
             checks["smtp"] = "ok" if self._smtp is not None and self.smtp_port else "starting"
+        if self.settings.imap_enabled:
+            checks["imap"] = "ok" if self._imap is not None and self.imap_port else "starting"
         if self._stopping.is_set():
             checks["lifecycle"] = "stopping"
         return checks
@@ -222,6 +262,9 @@ class Application:
         if self._smtp is not None:
             await self._smtp.stop(self.settings.shutdown_grace)
             self._smtp = None
+        if self._imap is not None:
+            await self._imap.stop(min(self.settings.shutdown_grace, 5.0))
+            self._imap = None
         if self._http is not None:
             self.live.close()  # end live streams and waits: nothing left to wait for
             await self._http.stop()
@@ -239,6 +282,9 @@ class Application:
         if self._probe is not None:
             await self._probe.close()
             self._probe = None
+        if self._relay is not None:
+            await self._relay.close()  # after the last local publish: its NOTIFY goes out
+            self._relay = None
         if self._store is not None:
             await self._store.close()
             self._store = None
@@ -249,7 +295,12 @@ class Application:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, done.set)
         await self.start()
-        log.info("ephemail ready (SMTP %d, HTTP %d)", self.smtp_port, self.http_port)
+        log.info(
+            "ephemail ready (SMTP %d, HTTP %d, IMAP %d)",
+            self.smtp_port,
+            self.http_port,
+            self.imap_port,
+        )
         try:
             await done.wait()
             log.info("shutting down")

@@ -95,7 +95,7 @@ def main(ctx: click.Context, config: Path | None) -> None:
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 @click.pass_context
 def serve(ctx: click.Context, /, **flags: Any) -> None:
-    """Run SMTP and HTTP (the API) until SIGTERM/SIGINT."""
+    """Run SMTP, IMAP and HTTP (the API) until SIGTERM/SIGINT."""
     settings = _settings(ctx, **flags)
     configure_logging(settings.log_level, settings.log_format)
     _run(Application(settings).run_until_signalled())

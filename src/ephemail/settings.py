@@ -113,6 +113,14 @@ class Settings(BaseSettings):
         description="Events buffered per live client before it is dropped as too slow.",
         validation_alias=_aliases("events_queue_size"),
     )
+    events_relay_poll_interval: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="PostgreSQL: seconds between safety polls for other nodes' events "
+        "(LISTEN/NOTIFY delivers them at once; the poll covers lost notifications).",
+        validation_alias=_aliases("events_relay_poll_interval"),
+    )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra browser origins allowed to open WebSockets (the server's own "
@@ -120,12 +128,37 @@ class Settings(BaseSettings):
         validation_alias=_aliases("allowed_origins"),
     )
 
-    # -- later protocols (accepted and validated now; see README "Status") ----
-    imap_enabled: bool = Field(False, validation_alias=_aliases("imap_enabled", "IMAP_ENABLED"))
+    # -- IMAP -----------------------------------------------------------------
+    imap_enabled: bool = Field(True, validation_alias=_aliases("imap_enabled", "IMAP_ENABLED"))
     imap_bind: str = Field("127.0.0.1", validation_alias=_aliases("imap_bind", "IMAP_BIND"))
     imap_port: int = Field(
         1143, ge=0, le=65535, validation_alias=_aliases("imap_port", "IMAP_PORT")
     )
+    imap_max_connections: int = Field(500, ge=1, validation_alias=_aliases("imap_max_connections"))
+    imap_idle_timeout: float = Field(
+        1800,
+        gt=0,
+        description="Seconds without a command (or IDLE re-arm) before the server says BYE "
+        "(RFC 3501 section 5.4: at least 30 minutes for real deployments).",
+        validation_alias=_aliases("imap_idle_timeout"),
+    )
+    imap_login_failure_delay: float = Field(
+        1.0, ge=0, le=60, validation_alias=_aliases("imap_login_failure_delay")
+    )
+    imap_max_line: int = Field(
+        64 * 1024,
+        ge=8192,
+        description="Longest command line in bytes, literals excluded (RFC 7162 asks 8192).",
+        validation_alias=_aliases("imap_max_line"),
+    )
+    imap_max_literal: int = Field(
+        50 * MiB,
+        ge=1024,
+        description="Largest APPEND message literal in bytes.",
+        validation_alias=_aliases("imap_max_literal"),
+    )
+
+    # -- later protocols (accepted and validated now; see README "Status") ----
     mcp_enabled: bool = Field(False, validation_alias=_aliases("mcp_enabled", "MCP_ENABLED"))
     smtp_ssl_enabled: bool = Field(
         False, validation_alias=_aliases("smtp_ssl_enabled", "SMTP_SSL_ENABLED")

@@ -1,0 +1,1 @@
+"""IMAP4rev1 server (RFC 3501): sans-IO protocol core in `proto`, sessions on top."""

@@ -1,0 +1,1 @@
+"""Differential test: scripted IMAP sessions against pymap (reference) and ephemail."""
