@@ -1,0 +1,1 @@
+"""Interoperability tests: real IMAP clients against a running ephemail."""
