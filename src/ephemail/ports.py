@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -349,7 +349,11 @@ class EventBus(Protocol):
 
     def publish(self, events: Sequence[Event]) -> None: ...
 
-    def subscribe(self, max_queue: int = 1000) -> EventSubscription: ...
+    def subscribe(
+        self, max_queue: int = 1000, mailboxes: Collection[str] | None = None
+    ) -> EventSubscription:
+        """Events of every mailbox, or only of `mailboxes` (normalised addresses)."""
+        ...
 
 
 class SubscriberDropped(Exception):

@@ -46,6 +46,35 @@ async def test_a_slow_subscriber_is_dropped_without_blocking_publish() -> None:
     assert len([e async for e in fast]) == 10
 
 
+async def test_mailbox_subscribers_get_only_their_mailboxes_in_order() -> None:
+    bus = InProcessEventBus()
+    alice = bus.subscribe(mailboxes=["a@x.test"])
+    both = bus.subscribe(mailboxes=["a@x.test", "b@x.test"])
+    everything = bus.subscribe()
+    events = [
+        Event(i, EventType.MESSAGE_RECEIVED, mailbox, None, datetime.now(UTC))
+        for i, mailbox in enumerate(["a@x.test", "b@x.test", "c@x.test", "a@x.test"], 1)
+    ]
+    bus.publish(events)
+    assert bus.subscriber_count == 3
+    for sub in (alice, both, everything):
+        sub.close()
+    assert [e.id async for e in alice] == [1, 4]
+    assert [e.id async for e in both] == [1, 2, 4]
+    assert [e.id async for e in everything] == [1, 2, 3, 4]
+    assert bus.subscriber_count == 0
+    bus.publish(events)  # nobody left: nothing to offer, nothing raised
+
+
+async def test_a_slow_mailbox_subscriber_is_dropped_and_unsubscribed() -> None:
+    bus = InProcessEventBus()
+    slow = bus.subscribe(max_queue=2, mailboxes=["a@x.test"])
+    bus.publish([_event(i) for i in range(5)])
+    assert bus.subscriber_count == 0
+    with pytest.raises(SubscriberDropped):
+        _ = [e async for e in slow]
+
+
 async def test_waiting_reader_wakes_on_publish() -> None:
     bus = InProcessEventBus()
     sub = bus.subscribe()

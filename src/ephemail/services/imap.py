@@ -629,9 +629,9 @@ class MailboxImapService:
         return AppendResult(folder.uidvalidity, uid)
 
     def watch(self, login: ImapLogin) -> EventSubscription:
-        """A subscription to every event of this process's bus: the caller keeps those
-        whose `mailbox` is `login.address` (then filters by folder)."""
-        return self._bus.subscribe()
+        """A subscription to the events of the login's mailbox (every node's, with the
+        PostgreSQL relay); the caller filters by folder."""
+        return self._bus.subscribe(mailboxes=(login.address,))
 
 
 def _implements_contract(service: MailboxImapService) -> ImapService:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -74,9 +74,9 @@ class _Reader:
     pending read is kept in a task across heartbeat timeouts.
     """
 
-    def __init__(self, live: LiveService) -> None:
+    def __init__(self, live: LiveService, mailboxes: frozenset[str] | None) -> None:
         self._live = live
-        self.subscription = live.subscribe()
+        self.subscription = live.subscribe(mailboxes)
         self._events = aiter(self.subscription)
         self._pending: asyncio.Future[Event] | None = None
 
@@ -120,7 +120,7 @@ class EventFeed:
     def __init__(self, live: LiveService, mailboxes: frozenset[str] | None) -> None:
         self._live = live
         self.mailboxes = mailboxes
-        self._reader = _Reader(live)  # subscribed before anything is read
+        self._reader = _Reader(live, mailboxes)  # subscribed before anything is read
         # Highest event id read from the table (or the start point): a live event at
         # or below it was replayed already (event ids become visible in id order).
         self._replayed_up_to = 0
@@ -158,7 +158,7 @@ class EventFeed:
                 # them all and the replay reads on, so a fresh subscription (taken
                 # before the next read) is enough.
                 self._reader.close()
-                self._reader = _Reader(self._live)
+                self._reader = _Reader(self._live, self.mailboxes)
             page = await self._live.store.events_after(cursor, REPLAY_PAGE, mailboxes=wanted)
             for event in page:
                 cursor = self._replayed_up_to = event.id
@@ -266,8 +266,9 @@ class LiveService:
         self._subscriptions: set[EventSubscription] = set()
         self.closed = False
 
-    def subscribe(self) -> EventSubscription:
-        subscription = self._bus.subscribe(max_queue=self.queue_size)
+    def subscribe(self, mailboxes: Collection[str] | None = None) -> EventSubscription:
+        """A bus subscription for every mailbox, or only for `mailboxes`."""
+        subscription = self._bus.subscribe(max_queue=self.queue_size, mailboxes=mailboxes)
         if self.closed:
             subscription.close()  # shutting down: a stream opened now ends at once
         else:
@@ -358,7 +359,7 @@ class LiveService:
         while True:
             if self.closed:
                 raise LiveClosed("the server is shutting down")
-            subscription = self.subscribe()
+            subscription = self.subscribe((address,))
             try:
                 stored = await self._earliest_stored(principal, address, query)
                 if stored is not None:

@@ -8,7 +8,7 @@ publisher: ingest never waits for a reader.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 
 from ephemail.domain.events import Event
 from ephemail.ports import SubscriberDropped
@@ -17,9 +17,12 @@ __all__ = ["InProcessEventBus", "SubscriberDropped"]
 
 
 class _Subscription:
-    def __init__(self, bus: InProcessEventBus, max_queue: int) -> None:
+    def __init__(
+        self, bus: InProcessEventBus, max_queue: int, mailboxes: frozenset[str] | None
+    ) -> None:
         self._bus = bus
         self._max = max_queue
+        self.mailboxes = mailboxes
         # One slot beyond `max_queue` is kept for the end marker, so ending a
         # subscription never discards an event it was already given.
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=max_queue + 1)
@@ -55,26 +58,54 @@ class _Subscription:
 
 
 class InProcessEventBus:
-    """Publish is synchronous and never blocks; subscribers read at their pace."""
+    """Publish is synchronous and never blocks; subscribers read at their pace.
+
+    Subscribers to given mailboxes are indexed by mailbox, so an event costs one offer per
+    interested subscriber, not one per open IMAP session or stream of the whole process.
+    """
 
     def __init__(self) -> None:
-        self._subscribers: set[_Subscription] = set()
+        self._everything: set[_Subscription] = set()
+        self._by_mailbox: dict[str, set[_Subscription]] = {}
         self.published = 0
 
     def publish(self, events: Sequence[Event]) -> None:
         self.published += len(events)
-        for subscriber in list(self._subscribers):
-            for event in events:
+        everything = list(self._everything)
+        by_mailbox = self._by_mailbox
+        for event in events:
+            for subscriber in everything:
                 subscriber.offer(event)
+            interested = by_mailbox.get(event.mailbox)
+            if interested:
+                for subscriber in list(interested):
+                    subscriber.offer(event)
 
-    def subscribe(self, max_queue: int = 1000) -> _Subscription:
-        subscription = _Subscription(self, max_queue)
-        self._subscribers.add(subscription)
+    def subscribe(
+        self, max_queue: int = 1000, mailboxes: Collection[str] | None = None
+    ) -> _Subscription:
+        """Events of every mailbox, or only of `mailboxes` (normalised addresses)."""
+        chosen = frozenset(mailboxes) if mailboxes is not None else None
+        subscription = _Subscription(self, max_queue, chosen)
+        if chosen is None:
+            self._everything.add(subscription)
+        else:
+            for address in chosen:
+                self._by_mailbox.setdefault(address, set()).add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: _Subscription) -> None:
-        self._subscribers.discard(subscription)
+        if subscription.mailboxes is None:
+            self._everything.discard(subscription)
+            return
+        for address in subscription.mailboxes:
+            interested = self._by_mailbox.get(address)
+            if interested is not None:
+                interested.discard(subscription)
+                if not interested:
+                    del self._by_mailbox[address]
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        mailbox_only = {s for group in self._by_mailbox.values() for s in group}
+        return len(self._everything) + len(mailbox_only)
