@@ -85,6 +85,9 @@ def ephemail_env(
             "EPHEMAIL_HTTP_PORT": str(http_port),
             "EPHEMAIL_LOG_LEVEL": "WARNING",
             "EPHEMAIL_RETENTION_HOURS": "0",
+            # IMAP listens on a fixed port by default: off unless a suite asks for it
+            # (bench/imap_bench.py), so two servers of one run never fight over it.
+            "EPHEMAIL_IMAP_ENABLED": "false",
         }
     )
     if database_url:

@@ -1,10 +1,12 @@
-"""Entry point: `python -m bench.run [--suite smtp|http|events|all] [--quick] [--write]`.
+"""Entry point: `python -m bench.run [--suite smtp|http|events|imap|all] [--quick] [--write]`.
 
 Suites (see bench/README.md):
 
 - ``smtp``: SMTP ingest throughput (`bench/smtp_ingest.py`);
 - ``http``: listing and search latency over 100,000 stored messages (`bench/http_read.py`);
-- ``events``: SMTP-accept-to-WebSocket-delivery latency at 500 msg/s (`bench/live_events.py`).
+- ``events``: SMTP-accept-to-WebSocket-delivery latency at 500 msg/s (`bench/live_events.py`);
+- ``imap``: ephemail's IMAP server next to Dovecot over a 10,000-message mailbox
+  (`bench/imap_bench.py`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from pathlib import Path
 
 from bench.common import REPO, STORES, section_writer
 from bench.http_read import OPERATION_KEYS, HttpConfig, render_http_markdown, run_http_benchmark
+from bench.imap_bench import IMAP_SERVERS, ImapConfig, render_imap_markdown, run_imap_benchmark
 from bench.live_events import EventsConfig, render_events_markdown, run_events_benchmark
 from bench.smtp_ingest import MODES, SERVERS, BenchConfig, render_markdown, run_benchmark
 
 DOCS = REPO / "docs" / "benchmarks.md"
-SUITES = ("smtp", "http", "events")
+SUITES = ("smtp", "http", "events", "imap")
 # Defaults of the full run and of --quick, for options left unset.
 FULL = {
     "messages": 20_000,
@@ -30,6 +33,10 @@ FULL = {
     "http_single_duration": 3.0,
     "http_paced_duration": 5.0,
     "events_duration": 20.0,
+    "imap_messages": 10_000,
+    "imap_rounds": 5,
+    "imap_duration": 10.0,
+    "imap_idle_duration": 10.0,
 }
 QUICK = {
     "messages": 2_000,
@@ -38,6 +45,10 @@ QUICK = {
     "http_single_duration": 1.0,
     "http_paced_duration": 1.0,
     "events_duration": 3.0,
+    "imap_messages": 500,
+    "imap_rounds": 1,
+    "imap_duration": 2.0,
+    "imap_idle_duration": 2.0,
 }
 
 
@@ -54,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.run",
         description="ephemail benchmarks: SMTP ingest throughput (smtp), HTTP listing and "
         "search latency over 100,000 messages (http), SMTP-to-WebSocket event latency "
-        "(events); on SQLite and PostgreSQL.",
+        "(events), IMAP next to Dovecot (imap); on SQLite and PostgreSQL.",
     )
     parser.add_argument(
         "--suite",
@@ -66,14 +77,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="smoke run: 2,000 SMTP messages; 2,000 stored messages and 2 s per HTTP "
-        "operation; 3 s of events (options given explicitly still apply)",
+        "operation; 3 s of events; 500 IMAP messages, 2 s per timed IMAP phase (options "
+        "given explicitly still apply)",
     )
     parser.add_argument(
         "--only",
         action="append",
         choices=SERVERS,
-        help="run only this server / store (repeatable); the http and events suites use "
-        "sqlite and postgres; default: all",
+        help="run only this server / store (repeatable); the http, events and imap suites "
+        "use sqlite and postgres (imap: ephemail's stores); default: all",
     )
     smtp = parser.add_argument_group("smtp suite")
     smtp.add_argument("--messages", type=int, help="messages per run (20000)")
@@ -134,6 +146,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     events.add_argument(
         "--events-connections", type=int, default=20, help="SMTP connections of the sender (20)"
     )
+    imap = parser.add_argument_group("imap suite")
+    imap.add_argument("--imap-messages", type=int, help="messages in the mailbox (10000)")
+    imap.add_argument("--imap-clients", type=int, default=10, help="connections per server (10)")
+    imap.add_argument(
+        "--imap-rounds",
+        type=int,
+        help="per connection: 4N SELECTs, N FLAGS fetches of the mailbox, N/2 (at least 1) "
+        "of each SEARCH (5)",
+    )
+    imap.add_argument(
+        "--imap-duration", type=float, help="seconds of BODY.PEEK[] fetching per server (10)"
+    )
+    imap.add_argument(
+        "--imap-idle-duration", type=float, help="seconds of deliveries while idling (10)"
+    )
+    imap.add_argument(
+        "--imap-idle-rate", type=float, default=20.0, help="deliveries per second in IDLE (20)"
+    )
+    imap.add_argument(
+        "--imap-server",
+        action="append",
+        choices=IMAP_SERVERS,
+        help="measure only this server (repeatable; default both; ephemail runs on the "
+        "stores of --only)",
+    )
     parser.add_argument(
         "--server-env",
         action="append",
@@ -171,6 +208,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--http-paced-duration must not be negative")
     if any(r <= 0 for r in args.events_rate or ()) or args.events_connections < 1:
         parser.error("--events-rate and --events-connections must be positive")
+    if args.imap_messages < 10 or args.imap_clients < 1 or args.imap_rounds < 1:
+        parser.error(
+            "--imap-messages must be at least 10, --imap-clients and --imap-rounds positive"
+        )
+    if args.imap_duration <= 0 or args.imap_idle_duration <= 0 or args.imap_idle_rate <= 0:
+        parser.error("IMAP durations and --imap-idle-rate must be positive")
     return args
 
 
@@ -241,7 +284,29 @@ def run_events(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path
     return render_events_markdown(report), report.failures, section_writer("live-events")
 
 
-RUNNERS = {"smtp": run_smtp, "http": run_http, "events": run_events}
+def run_imap(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path, str], None]]:
+    """The IMAP suite (ephemail next to Dovecot): (markdown, failures, section writer)."""
+    rounds = args.imap_rounds
+    config = ImapConfig(
+        messages=args.imap_messages,
+        clients=args.imap_clients,
+        select_rounds=4 * rounds,
+        flags_rounds=rounds,
+        search_rounds=max(1, rounds // 2),
+        fetch_duration=args.imap_duration,
+        idle_rate=args.imap_idle_rate,
+        idle_duration=args.imap_idle_duration,
+        stores=_stores(args),
+        servers=tuple(s for s in IMAP_SERVERS if s in (args.imap_server or IMAP_SERVERS)),
+        server_env=tuple(args.server_env),
+        keep=args.keep,
+        snapshot=args.snapshot,
+    )
+    report = run_imap_benchmark(config)
+    return render_imap_markdown(report), report.failures, section_writer("imap")
+
+
+RUNNERS = {"smtp": run_smtp, "http": run_http, "events": run_events, "imap": run_imap}
 
 
 def main(argv: list[str] | None = None) -> int:

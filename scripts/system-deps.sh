@@ -3,7 +3,7 @@
 # Runs as root on CI machines; elsewhere it only reports what is missing.
 set -euo pipefail
 want=(swaks chromium isync offlineimap3 fetchmail)  # real SMTP and IMAP clients; real browser for UI tests
-[ "${1:-test}" = bench ] && want+=(postfix)  # smtp-source, the SMTP load generator
+[ "${1:-test}" = bench ] && want+=(postfix dovecot-imapd)  # smtp-source (SMTP load); Dovecot (IMAP reference)
 command -v initdb >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] || want+=(postgresql)
 
 missing=()
@@ -23,3 +23,9 @@ export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The IMAP benchmark starts its own Dovecot on a private config: never leave the system one running.
+case " ${missing[*]} " in
+  *" dovecot-imapd "*)
+    service dovecot stop >/dev/null 2>&1 ||
+      { [ -f /run/dovecot/master.pid ] && kill "$(cat /run/dovecot/master.pid)" 2>/dev/null; } || true ;;
+esac

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.common import write_marked_section
 from bench.http_read import HttpConfig, render_http_markdown, run_http_benchmark
+from bench.imap_bench import ImapConfig, dovecot_binary, render_imap_markdown, run_imap_benchmark
 from bench.live_events import EventsConfig, render_events_markdown, run_events_benchmark
 
 
@@ -67,3 +68,39 @@ def test_sections_replace_only_their_own_text(tmp_path: Path) -> None:
     assert "## first" not in text
     assert text.index("## second") < text.index("## events")
     assert text.count("<!-- bench:http-read:start -->") == 1
+
+
+def test_imap_suite_measures_every_phase_on_both_servers() -> None:
+    servers = ("ephemail", "dovecot") if dovecot_binary() else ("ephemail",)
+    config = ImapConfig(
+        messages=60,
+        clients=2,
+        select_rounds=2,
+        flags_rounds=1,
+        search_rounds=1,
+        fetch_duration=0.3,
+        fetch_chunk=20,
+        idle_rate=20.0,
+        idle_duration=0.5,
+        idle_grace=5.0,
+        seed_connections=2,
+        stores=("sqlite",),
+        servers=servers,
+        snapshot=False,
+    )
+    report = run_imap_benchmark(config)
+
+    assert report.failures == []
+    assert [r.key for r in report.results] == ["sqlite", *servers[1:]]
+    planted = {"text": report.corpus["text_matches"], "body": report.corpus["body_matches"]}
+    assert planted["text"] >= 2 and planted["body"] >= 1
+    for result in report.results:
+        assert result.stored == 60
+        assert len(result.select) == 4 and len(result.flags) == 2
+        assert result.fetch_messages > 0 and result.fetch_bytes > 0
+        assert result.matches == planted
+        assert result.idle_lost == 0 and len(result.idle) == 10 * 2
+    text = render_imap_markdown(report)
+    assert "## IMAP: ephemail next to Dovecot" in text
+    if len(servers) == 2:
+        assert "(SQLite) ÷ Dovecot" in text
