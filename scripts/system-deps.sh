@@ -2,7 +2,7 @@
 # Install the Debian programs the tests (or benchmarks) drive, when missing.
 # Runs as root on CI machines; elsewhere it only reports what is missing.
 set -euo pipefail
-want=(swaks chromium isync offlineimap3 fetchmail)  # real SMTP and IMAP clients; real browser for UI tests
+want=(swaks chromium isync offlineimap3 fetchmail neomutt tmux)  # real SMTP and IMAP clients (neomutt runs in tmux); real browser for UI tests
 [ "${1:-test}" = bench ] && want+=(postfix dovecot-imapd)  # smtp-source (SMTP load); Dovecot (IMAP reference)
 command -v initdb >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] || want+=(postgresql)
 
