@@ -184,10 +184,11 @@ class ImapStore(Protocol):
         ...
 
     async def imap_contents(
-        self, mailbox: Mailbox, message_ids: Sequence[str], *, raw: bool
+        self, mailbox: Mailbox, message_ids: Sequence[str], *, raw: bool, structure: bool = True
     ) -> dict[str, ImapFetched]:
         """Structure (and raw bytes when `raw`) of those messages of the mailbox that
-        exist; structure missing from old rows is computed from the raw bytes."""
+        exist; structure missing from old rows is computed from the raw bytes. With
+        `structure=False` and `raw`, only the raw bytes are read (`EMPTY_STRUCTURE`)."""
         ...
 
     async def imap_texts(

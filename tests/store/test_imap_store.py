@@ -14,7 +14,15 @@ from ephemail.adapters.sql.imap_store import uid_ranges
 from ephemail.adapters.sql.store import SqlStore
 from ephemail.domain.events import EventType
 from ephemail.domain.ids import new_id
-from ephemail.domain.imap import DELETED, FLAGGED, INBOX, SEEN, FlagMode, SpecialUse
+from ephemail.domain.imap import (
+    DELETED,
+    EMPTY_STRUCTURE,
+    FLAGGED,
+    INBOX,
+    SEEN,
+    FlagMode,
+    SpecialUse,
+)
 from ephemail.domain.messages import Mailbox
 from ephemail.mime.imap import imap_structure_of
 from ephemail.mime.summary import parse_summary
@@ -89,6 +97,18 @@ async def test_delivery_writes_structure_and_folder_in_events(store: SqlStore) -
     assert stored.imap_sections == imap_structure_of(raw).sections
     with_raw = await store.imap_contents(mailbox, [received[0].message_id or ""], raw=True)
     assert with_raw[received[0].message_id or ""].content.raw == raw
+    # Whole-message FETCH: only the raw bytes are read.
+    only_raw = await store.imap_contents(
+        mailbox, [received[0].message_id or ""], raw=True, structure=False
+    )
+    assert only_raw[received[0].message_id or ""].content.raw == raw
+    assert only_raw[received[0].message_id or ""].content.structure == EMPTY_STRUCTURE
+    assert only_raw[received[0].message_id or ""].envelope_from == "alice@example.org"
+    carol = await deliver(store, 1, "carol@example.com", start=7)
+    other = await store.imap_contents(
+        carol, [received[0].message_id or ""], raw=True, structure=False
+    )
+    assert other == {}  # only the mailbox's own messages
 
 
 async def test_structure_of_old_rows_is_computed_from_raw(store: SqlStore) -> None:

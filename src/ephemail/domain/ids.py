@@ -9,11 +9,14 @@ from being enumerated.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _LOOKUP = {c: i for i, c in enumerate(_ALPHABET)}
 ID_LENGTH = 26
+# The first character holds the top 3 bits of the 48-bit time: 0-7 (case-insensitive).
+_ID_SHAPE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}", re.IGNORECASE)
 
 
 def new_id(now_ms: int | None = None) -> str:
@@ -29,6 +32,4 @@ def new_id(now_ms: int | None = None) -> str:
 
 def is_valid_id(text: str) -> bool:
     """True when `text` has the shape of an id made by `new_id` (case-insensitive)."""
-    return (
-        len(text) == ID_LENGTH and text[0] in "01234567" and all(c in _LOOKUP for c in text.upper())
-    )
+    return _ID_SHAPE.fullmatch(text) is not None

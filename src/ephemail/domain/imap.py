@@ -116,6 +116,10 @@ class ImapStructure:
     sections: str
 
 
+# The structure of a content loaded for whole-message FETCH items only.
+EMPTY_STRUCTURE = ImapStructure(envelope=b"", body=b"", bodystructure=b"", sections="")
+
+
 @dataclass(frozen=True, slots=True)
 class ImapContent:
     """Everything FETCH may need of one message; `raw` only when asked for."""

@@ -174,9 +174,10 @@ class ImapService(Protocol):
         ...
 
     async def fetch(
-        self, login: ImapLogin, message_ids: Sequence[str], *, raw: bool
+        self, login: ImapLogin, message_ids: Sequence[str], *, raw: bool, structure: bool = True
     ) -> dict[str, ImapContent]:
-        """Structure (and raw bytes when `raw`) of each message that still exists."""
+        """Structure (and raw bytes when `raw`) of each message that still exists. With
+        `structure=False` (only whole messages asked for) the structure is left empty."""
         ...
 
     async def texts(self, login: ImapLogin, message_ids: Sequence[str]) -> dict[str, MessageText]:
@@ -521,10 +522,10 @@ class MailboxImapService:
         return {i: m.flags for i, m in found.items() if not self._hidden(m.envelope_from)}
 
     async def fetch(
-        self, login: ImapLogin, message_ids: Sequence[str], *, raw: bool
+        self, login: ImapLogin, message_ids: Sequence[str], *, raw: bool, structure: bool = True
     ) -> dict[str, ImapContent]:
         mailbox = await self._mailbox(login, Action.READ)
-        found = await self._store.imap_contents(mailbox, message_ids, raw=raw)
+        found = await self._store.imap_contents(mailbox, message_ids, raw=raw, structure=structure)
         return {i: f.content for i, f in found.items() if not self._hidden(f.envelope_from)}
 
     async def texts(self, login: ImapLogin, message_ids: Sequence[str]) -> dict[str, MessageText]:

@@ -102,10 +102,13 @@ def literal(data: bytes) -> bytes:
 
 # -- fetch_needs ----------------------------------------------------------------------------
 
-NONE = FetchNeeds(structure=False, raw=False, sets_seen=False)
+NONE = FetchNeeds(structure=False, raw=False, sets_seen=False, sections=False)
 STRUCT = FetchNeeds(structure=True, raw=False, sets_seen=False)
 PEEK = FetchNeeds(structure=True, raw=True, sets_seen=False)
 SEEN = FetchNeeds(structure=True, raw=True, sets_seen=True)
+# Whole messages only: the raw bytes without the stored structure.
+PEEK_WHOLE = FetchNeeds(structure=True, raw=True, sets_seen=False, sections=False)
+SEEN_WHOLE = FetchNeeds(structure=True, raw=True, sets_seen=True, sections=False)
 
 
 @pytest.mark.parametrize(
@@ -117,11 +120,14 @@ SEEN = FetchNeeds(structure=True, raw=True, sets_seen=True)
         ((FetchItem.BODY,), STRUCT),
         ((FetchItem.BODYSTRUCTURE, FetchItem.FLAGS), STRUCT),
         ((FetchItem.RFC822_HEADER,), PEEK),
-        ((FetchItem.RFC822,), SEEN),
+        ((FetchItem.RFC822,), SEEN_WHOLE),
+        ((FetchItem.RFC822, FetchItem.RFC822_SIZE, FetchItem.FLAGS), SEEN_WHOLE),
+        ((FetchItem.RFC822, FetchItem.ENVELOPE), SEEN),
         ((FetchItem.RFC822_TEXT,), SEEN),
-        ((BodySection(peek=True),), PEEK),
+        ((BodySection(peek=True),), PEEK_WHOLE),
+        ((BodySection(peek=True, partial=(0, 100)), FetchItem.UID), PEEK_WHOLE),
         ((BodySection(Section(text=SectionText.HEADER), peek=True, partial=(0, 5)),), PEEK),
-        ((BodySection(),), SEEN),
+        ((BodySection(),), SEEN_WHOLE),
         ((BodySection(Section((1,))), FetchItem.FLAGS), SEEN),
         ((BodySection(peek=True), BodySection(Section(text=SectionText.TEXT))), SEEN),
     ],

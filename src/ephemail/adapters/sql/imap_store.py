@@ -8,6 +8,7 @@ messages: UID sets are sent as ranges, id lists in chunks of `CHUNK`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,6 +24,7 @@ from ephemail.domain.events import DeletionReason, Event, EventType
 from ephemail.domain.ids import is_valid_id, new_id
 from ephemail.domain.imap import (
     DELETED,
+    EMPTY_STRUCTURE,
     HIERARCHY_DELIMITER,
     INBOX,
     SEEN,
@@ -407,33 +409,41 @@ class ImapSqlStore:
     async def imap_select(
         self, mailbox: Mailbox, name: str, *, claim_recent: bool
     ) -> ImapSelection | None:
-        def tx(conn: Connection) -> ImapSelection | None:
-            row = self._folder_row(conn, mailbox, name, lock=claim_recent and self._pg)
+        # The folder and its messages are read on a reader connection (one consistent
+        # snapshot); only a \Recent claim takes the single writer, and only for one
+        # small UPDATE, so concurrent SELECTs of a large folder do not queue behind it.
+        def read(conn: Connection) -> tuple[Folder, list[ImapMessage]] | None:
+            row = self._folder_row(conn, mailbox, name)
             if row is None:
                 return None
             folder = _folder(mailbox, row)
-            recent_above = folder.uidnext - 1
-            if claim_recent:
-                recent_above = folder.recent_uid
-                if folder.recent_uid < folder.uidnext - 1:
-                    conn.execute(
-                        update(t.folders)
-                        .where(t.folders.c.id == folder.id)
-                        .values(recent_uid=folder.uidnext - 1)
-                    )
-                    folder = Folder(
-                        id=folder.id,
-                        mailbox=folder.mailbox,
-                        name=folder.name,
-                        uidvalidity=folder.uidvalidity,
-                        uidnext=folder.uidnext,
-                        subscribed=folder.subscribed,
-                        special_use=folder.special_use,
-                        recent_uid=folder.uidnext - 1,
-                    )
-            return ImapSelection(folder, self._folder_messages(conn, folder.id), recent_above)
+            return folder, self._folder_messages(conn, folder.id)
 
-        return await (self._write(tx) if claim_recent else self._read(tx))
+        found = await self._read(read)
+        if found is None:
+            return None
+        folder, messages = found
+        top = folder.uidnext - 1  # every UID in the snapshot is at or below it
+        if not claim_recent or folder.recent_uid >= top:
+            return ImapSelection(folder, messages, top if not claim_recent else folder.recent_uid)
+
+        def claim(conn: Connection) -> int | None:
+            r"""Move recent_uid up to `top`; the previous value, or None if the folder
+            is gone. RFC 3501 2.3.2: a message is \Recent in one session only."""
+            row = self._folder_row_by_id(conn, mailbox, folder.id, lock=self._pg)
+            if row is None:
+                return None
+            if row.recent_uid < top:
+                conn.execute(
+                    update(t.folders).where(t.folders.c.id == folder.id).values(recent_uid=top)
+                )
+            return int(row.recent_uid)
+
+        previous = await self._write(claim)
+        if previous is None:
+            return None
+        claimed = dataclasses.replace(folder, recent_uid=max(previous, top))
+        return ImapSelection(claimed, messages, min(previous, top))
 
     async def imap_status(
         self, mailbox: Mailbox, name: str, *, hidden: HiddenSender | None = None
@@ -497,11 +507,13 @@ class ImapSqlStore:
         return await self._read(tx)
 
     async def imap_contents(
-        self, mailbox: Mailbox, message_ids: Sequence[str], *, raw: bool
+        self, mailbox: Mailbox, message_ids: Sequence[str], *, raw: bool, structure: bool = True
     ) -> dict[str, ImapFetched]:
         ids = _valid_ids(message_ids)
         if not ids:
             return {}
+        if raw and not structure:
+            return await self._raw_contents(mailbox, ids)
         c = t.message_contents.c
         m = t.messages.c
         columns: list[Any] = [
@@ -535,17 +547,41 @@ class ImapSqlStore:
             data = bytes(row.raw) if row.raw is not None else None
             if row.imap_sections is None:
                 assert data is not None
-                structure = imap_structure_of(data)  # a row stored before 0004
+                stored = imap_structure_of(data)  # a row stored before 0004
             else:
-                structure = ImapStructure(
+                stored = ImapStructure(
                     envelope=bytes(row.imap_envelope),
                     body=bytes(row.imap_body),
                     bodystructure=bytes(row.imap_bodystructure),
                     sections=row.imap_sections,
                 )
-            content = ImapContent(row.id, structure, data if raw else None)
+            content = ImapContent(row.id, stored, data if raw else None)
             found[row.id] = ImapFetched(row.envelope_from, content)
         return found
+
+    async def _raw_contents(self, mailbox: Mailbox, ids: list[str]) -> dict[str, ImapFetched]:
+        """Only the raw bytes (BODY[] / RFC822): the structure columns sit after the raw
+        bytes in a SQLite row, so not reading them saves walking every overflow page."""
+        c = t.message_contents.c
+        m = t.messages.c
+        query = (
+            select(m.id, m.envelope_from, c.raw)
+            .select_from(t.messages.join(t.message_contents, c.sha256 == m.sha256))
+            .where(m.mailbox_id == mailbox.id)
+        )
+
+        def tx(conn: Connection) -> list[Any]:
+            rows: list[Any] = []
+            for part in _chunks(ids):
+                rows.extend(conn.execute(query.where(m.id.in_(part))))
+            return rows
+
+        return {
+            row.id: ImapFetched(
+                row.envelope_from, ImapContent(row.id, EMPTY_STRUCTURE, bytes(row.raw))
+            )
+            for row in await self._read(tx)
+        }
 
     async def imap_texts(
         self, mailbox: Mailbox, message_ids: Sequence[str]

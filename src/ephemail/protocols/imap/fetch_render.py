@@ -41,12 +41,12 @@ from ephemail.domain.imap import (
     ANSWERED,
     DELETED,
     DRAFT,
+    EMPTY_STRUCTURE,
     FLAGGED,
     RECENT,
     SEEN,
     ImapContent,
     ImapMessage,
-    ImapStructure,
     Section,
     SectionText,
 )
@@ -73,11 +73,15 @@ class FetchNeeds:
     was asked for, so the content must include the raw bytes (`fetch(..., raw=True)`).
     `sets_seen`: BODY[...] without PEEK, RFC822 or RFC822.TEXT was asked for, which sets
     ``\\Seen`` (RFC 3501 section 6.4.5) unless the folder is read-only.
+    `sections`: the stored structure is read (ENVELOPE, BODY, BODYSTRUCTURE, or a section
+    other than the whole message); when False, `BODY[]`/`RFC822` are cut from the raw
+    bytes alone and the store need not read the structure columns.
     """
 
     structure: bool
     raw: bool
     sets_seen: bool
+    sections: bool = True
 
 
 _STRUCTURE_ITEMS = frozenset({FetchItem.ENVELOPE, FetchItem.BODY, FetchItem.BODYSTRUCTURE})
@@ -87,17 +91,19 @@ _SEEN_ITEMS = frozenset({FetchItem.RFC822, FetchItem.RFC822_TEXT})
 
 def fetch_needs(attrs: Sequence[FetchAttribute]) -> FetchNeeds:
     """What the store must load for these FETCH attributes (see `FetchNeeds`)."""
-    structure = raw = sets_seen = False
+    structure = raw = sets_seen = sections = False
     for attr in attrs:
         if isinstance(attr, BodySection):
             structure = raw = True
             sets_seen = sets_seen or not attr.peek
+            sections = sections or attr.section != _WHOLE
         elif attr in _RAW_ITEMS:
             structure = raw = True
             sets_seen = sets_seen or attr in _SEEN_ITEMS
+            sections = sections or attr is not FetchItem.RFC822
         elif attr in _STRUCTURE_ITEMS:
-            structure = True
-    return FetchNeeds(structure=structure, raw=raw, sets_seen=sets_seen)
+            structure = sections = True
+    return FetchNeeds(structure=structure, raw=raw, sets_seen=sets_seen, sections=sections)
 
 
 # -- FLAGS ----------------------------------------------------------------------------------
@@ -235,7 +241,7 @@ def _plan_of(attrs: Sequence[FetchAttribute]) -> _Plan:
 # -- rendering ------------------------------------------------------------------------------
 
 _EMPTY_STRING = b'""'
-_NO_STRUCTURE = ImapStructure(envelope=b"", body=b"", bodystructure=b"", sections="")
+_NO_STRUCTURE = EMPTY_STRUCTURE
 _SP = b" "
 _END = b")\r\n"
 

@@ -64,7 +64,7 @@ async def fetch(session: ImapSession, command: Fetch) -> Reply:
         contents = None
         if needs.structure:
             contents = await session.service.fetch(
-                login, [e.message_id for _, e in chunk], raw=needs.raw
+                login, [e.message_id for _, e in chunk], raw=needs.raw, structure=needs.sections
             )
         for seq, entry in chunk:
             content = None
