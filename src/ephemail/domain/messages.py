@@ -16,7 +16,6 @@ class MailboxKind(StrEnum):
     OWNED = "owned"
 
 
-
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """One attachment as listed at ingest (the bytes stay in the raw message)."""
