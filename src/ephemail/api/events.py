@@ -39,6 +39,7 @@ from ephemail.services.live import (
     LiveClosed,
     LiveService,
     WaitQuery,
+    delivered_to_inbox,
 )
 from ephemail.services.mailboxes import MailboxService, MessageNotFound
 
@@ -396,8 +397,12 @@ def build_events_router(
                 return json.dumps(
                     {"type": "EmailDeleted", "id": event.message_id, "address": normalised}
                 )
-            if event.type is not EventType.MESSAGE_RECEIVED or event.message_id is None:
-                return None
+            if (
+                event.type is not EventType.MESSAGE_RECEIVED
+                or event.message_id is None
+                or not delivered_to_inbox(event)
+            ):
+                return None  # dynip knows no folders: only mail that arrived
             try:
                 detail, attachments = await mailboxes.get_with_attachments(
                     principal, event.message_id

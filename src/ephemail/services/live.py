@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ephemail.domain.events import Event, EventType
-from ephemail.domain.messages import MessageDetail, MessageSummary
+from ephemail.domain.messages import INBOX, MessageDetail, MessageSummary
 from ephemail.ports import EventBus, EventSubscription, Store, SubscriberDropped
 from ephemail.services.access import (
     AccessPolicy,
@@ -61,6 +61,12 @@ class FeedDropped(Exception):
     def __init__(self, resume_after: int) -> None:
         super().__init__("client fell behind and was dropped")
         self.resume_after = resume_after
+
+
+def delivered_to_inbox(event: Event) -> bool:
+    """A `message.received` of the INBOX (mail that arrived), not an IMAP COPY or
+    APPEND into another folder. Events written before folders existed carry no folder."""
+    return bool(event.data.get("folder", INBOX) == INBOX)
 
 
 class LiveClosed(Exception):
@@ -419,6 +425,7 @@ class LiveService:
             if (
                 event.type is EventType.MESSAGE_RECEIVED
                 and event.mailbox == address
+                and delivered_to_inbox(event)
                 and query.may_match(event)
                 and await self.visible(event)
             ):

@@ -826,6 +826,7 @@ class ImapSqlStore:
                                 "size": row.size,
                                 "has_attachments": bool(row.has_attachments),
                                 "envelope_from": row.envelope_from,
+                                "seen": bool(row.seen),
                             },
                             now,
                         )
@@ -915,6 +916,7 @@ class ImapSqlStore:
                 "size": size,
                 "has_attachments": bool(s.attachments),
                 "envelope_from": delivery.envelope_from,
+                "seen": seen,
             }
             event = self._received_event(
                 mailbox, recipient.message_id, name, uid, facts, datetime.now(UTC)
