@@ -1,9 +1,9 @@
 // ephemail web app: routing, the top bar (live status, theme, help) and keyboard shortcuts.
 //
 // Routes: /                       the start page
-//         /m/{address}            an inbox (?q= a search)
-//         /m/{address}/{id}       an inbox with one message open
-import { api, ApiError, loadCapabilities, urls } from "./lib/api.js";
+//         /m/{address}            an inbox (?folder= an IMAP folder other than INBOX, ?q= a search)
+//         /m/{address}/{id}       an inbox with one message open (same parameters)
+import { api, ApiError, loadCapabilities, normaliseFolder, urls } from "./lib/api.js";
 import { h, isTypingTarget, replace } from "./lib/dom.js";
 import { icon } from "./lib/icons.js";
 import { prefs } from "./lib/prefs.js";
@@ -123,7 +123,9 @@ const ctx = {
 let current = null;
 
 function parseRoute() {
-  const q = new URLSearchParams(window.location.search).get("q") || "";
+  const params = new URLSearchParams(window.location.search);
+  const q = params.get("q") || "";
+  const folder = normaliseFolder(params.get("folder"));
   const match = window.location.pathname.match(/^\/m\/([^/]+)(?:\/([^/]+))?\/?$/);
   if (match) {
     try {
@@ -132,6 +134,7 @@ function parseRoute() {
         address: decodeURIComponent(match[1]),
         messageId: match[2] ? decodeURIComponent(match[2]) : null,
         q: q.trim(),
+        folder,
       };
     } catch {
       return { name: "home" };

@@ -72,15 +72,31 @@ export const urls = {
   html: (id, remote = false) => `/api/v1/messages/${enc(id)}/html${remote ? "?remote=1" : ""}`,
   raw: (id) => `/api/v1/messages/${enc(id)}/raw`,
   attachment: (id, index) => `/api/v1/messages/${enc(id)}/attachments/${enc(index)}`,
-  inbox: (address, q) => withQuery(`/m/${pathPart(address)}`, { q }),
-  message: (address, id, q) => withQuery(`/m/${pathPart(address)}/${pathPart(id)}`, { q }),
+  // The folder is a query parameter (absent for INBOX), so a reload keeps it.
+  inbox: (address, q, folder) => withQuery(`/m/${pathPart(address)}`, { folder: folderParam(folder), q }),
+  message: (address, id, q, folder) => withQuery(`/m/${pathPart(address)}/${pathPart(id)}`, { folder: folderParam(folder), q }),
 };
+
+/** The IMAP name of the inbox (RFC 3501 section 5.1: "INBOX" in any case means it). */
+export const INBOX = "INBOX";
+
+/** A folder name as given (URL, event), with every spelling of INBOX made "INBOX". */
+export function normaliseFolder(name) {
+  if (typeof name !== "string" || !name || name.toUpperCase() === INBOX) return INBOX;
+  return name;
+}
+
+function folderParam(folder) {
+  const name = normaliseFolder(folder);
+  return name === INBOX ? null : name;
+}
 
 export const api = {
   domains: () => call("GET", "/api/v1/domains"),
   createMailbox: (body) => call("POST", "/api/v1/mailboxes", { json: body }),
-  listMessages: (address, { cursor, q, limit = 50, signal } = {}) =>
-    call("GET", `/api/v1/mailboxes/${enc(address)}/messages`, { query: { limit, cursor, q }, signal }),
+  listMessages: (address, { cursor, q, folder, limit = 50, signal } = {}) =>
+    call("GET", `/api/v1/mailboxes/${enc(address)}/messages`, { query: { limit, cursor, q, folder: folderParam(folder) }, signal }),
+  folders: (address, signal) => call("GET", `/api/v1/mailboxes/${enc(address)}/folders`, { signal }),
   deleteAll: (address, q) => call("DELETE", `/api/v1/mailboxes/${enc(address)}/messages`, { query: { q } }),
   message: (id, signal) => call("GET", `/api/v1/messages/${enc(id)}`, { signal }),
   setSeen: (id, seen) => call("PATCH", `/api/v1/messages/${enc(id)}`, { json: { seen } }),
@@ -122,6 +138,7 @@ export async function loadCapabilities() {
     html: true,
     attachments: true,
     extract: true,
+    folders: true,
   };
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 2500);
@@ -145,6 +162,7 @@ export async function loadCapabilities() {
       html: has("GET", "/api/v1/messages/{}/html"),
       attachments: has("GET", "/api/v1/messages/{}/attachments/{}"),
       extract: has("GET", "/api/v1/messages/{}/extract"),
+      folders: has("GET", "/api/v1/mailboxes/{}/folders"),
     };
   } catch {
     return all;

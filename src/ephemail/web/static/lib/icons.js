@@ -38,6 +38,11 @@ const ICONS = {
   bolt: ["M13 2.5 4.5 13.5H12l-1 8 8.5-11H12z"],
   lock: [["rect", { x: 5, y: 10.5, width: 14, height: 10, rx: 2 }], "M8 10.5V8a4 4 0 0 1 8 0v2.5"],
   code: ["M8.5 7 3.5 12l5 5", "M15.5 7l5 5-5 5"],
+  folder: ["M3.5 7.5V18a1.5 1.5 0 0 0 1.5 1.5h14a1.5 1.5 0 0 0 1.5-1.5V9.5A1.5 1.5 0 0 0 19 8h-7l-2-2.5H5A1.5 1.5 0 0 0 3.5 7z"],
+  send: ["M20.5 3.5 10 14", "M20.5 3.5 14 20.5l-4-6.5-6.5-4z"],
+  draft: ["M15.5 4.5l4 4L9 19H5v-4z", "M13 7l4 4"],
+  archive: [["rect", { x: 3, y: 4.5, width: 18, height: 4.5, rx: 1 }], "M5 9v9.5A1.5 1.5 0 0 0 6.5 20h11a1.5 1.5 0 0 0 1.5-1.5V9", "M10 13h4"],
+  junk: [["circle", { cx: 12, cy: 12, r: 8.5 }], "M6 6l12 12"],
 };
 
 /** An icon as an <svg> element (decorative: hidden from screen readers). */

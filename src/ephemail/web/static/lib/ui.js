@@ -72,6 +72,7 @@ const SHORTCUTS = [
     [["Enter", "o"], "Open message"],
     [["Esc"], "Close message / leave a field"],
     [["/"], "Search"],
+    [["f"], "Switch folder"],
   ]],
   ["Actions", [
     [["r"], "Mark read / unread"],

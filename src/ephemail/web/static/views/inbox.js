@@ -1,6 +1,9 @@
-// The inbox of one address: the message list (live, searchable, paginated) beside the reader.
-import { api, ApiError, describeError, urls } from "../lib/api.js";
+// The inbox of one address: the message list of one folder (INBOX unless the URL names
+// another; live, searchable, paginated) beside the reader, with a folder switcher when an
+// IMAP client has made more folders.
+import { api, ApiError, describeError, INBOX, normaliseFolder, urls } from "../lib/api.js";
 import { h, prefersReducedMotion, replace } from "../lib/dom.js";
+import { FolderSwitcher, folderIconName, folderLabel } from "../lib/folders.js";
 import { formatSize, parseMailbox, plural, senderLabel } from "../lib/format.js";
 import { icon, iconButton } from "../lib/icons.js";
 import { LiveFeed } from "../lib/live.js";
@@ -11,6 +14,11 @@ import { ReaderView } from "./reader.js";
 
 const PAGE_SIZE = 50;
 const POLL_INTERVAL_MS = 8000;
+// Folder counts are re-read this long after the last event (a burst costs one request).
+const FOLDER_REFRESH_DELAY_MS = 300;
+const RESYNC_DELAY_MS = 250;
+// The events that change some folder's total or unread count (message.flags does not).
+const COUNTED_EVENTS = new Set(["message.received", "message.deleted", "message.read", "message.moved"]);
 const SEARCH_EXAMPLES = ["from:", "subject:", "has:attachment", "is:unread", '"exact phrase"', "-word"];
 
 const byNewest = (a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
@@ -20,12 +28,19 @@ export class InboxView {
    * @param {HTMLElement} root where the view lives
    * @param {object} ctx the app context
    * @param {string} address as typed in the URL (normalised by the server on first load)
+   * @param {{q?: string, messageId?: string|null, folder?: string}} target the rest of the URL
    */
-  constructor(root, ctx, address, { q = "", messageId = null } = {}) {
+  constructor(root, ctx, address, { q = "", messageId = null, folder = INBOX } = {}) {
     this.root = root;
     this.ctx = ctx;
     this.address = address;
     this.q = q;
+    this.folder = normaliseFolder(folder);
+    this.folders = [];
+    this.foldersLoaded = false;
+    this.folderTimer = null;
+    this.folderController = null;
+    this.resyncTimer = null;
     this.messages = [];
     this.byId = new Map();
     this.rows = new Map();
@@ -111,6 +126,8 @@ export class InboxView {
     );
     this.refreshButton = iconButton("refresh", "Refresh", { iconOnly: true, onClick: () => this.reload({ quiet: true, announce: true }) });
     this.deleteAllButton = iconButton("trash", "Delete all", { iconOnly: true, cls: "btn-danger-ghost", dataset: { action: "delete-all" }, onClick: () => this.deleteAll() });
+    this.folderSwitch = new FolderSwitcher({ hrefFor: (name) => urls.inbox(this.address, "", name) });
+    this.folderSwitch.setCurrent(this.folder);
     this.meta = h("div", { class: "list-meta", "aria-live": "polite" });
     this.list = h("ul", { class: "message-list", "aria-label": "Messages" });
     this.footer = h("div", { class: "list-footer" });
@@ -119,6 +136,7 @@ export class InboxView {
       h("div", { class: "list-toolbar" }, form, this.refreshButton, this.deleteAllButton),
       hint,
       this.searchError,
+      this.folderSwitch.el,
       this.meta,
       this.scroller,
     );
@@ -150,7 +168,8 @@ export class InboxView {
   }
 
   updateTitle() {
-    this.ctx.setTitle(`${this.unread > 0 ? `(${this.unread}) ` : ""}${this.address}`);
+    const where = this.folder === INBOX ? "" : `${this.folder} · `;
+    this.ctx.setTitle(`${this.unread > 0 ? `(${this.unread}) ` : ""}${where}${this.address}`);
   }
 
   // ----- loading --------------------------------------------------------------------------
@@ -166,9 +185,11 @@ export class InboxView {
     replace(this.list, listSkeleton());
     replace(this.footer);
     this.meta.textContent = "";
+    this.folderSwitch.setCurrent(this.folder);
+    this.updateTitle();
     let page;
     try {
-      page = await api.listMessages(this.address, { q: this.q || undefined, limit: PAGE_SIZE, signal: controller.signal });
+      page = await api.listMessages(this.address, { q: this.q || undefined, folder: this.folder, limit: PAGE_SIZE, signal: controller.signal });
     } catch (err) {
       if (controller.signal.aborted) return;
       this.showLoadError(err);
@@ -176,6 +197,7 @@ export class InboxView {
     }
     if (controller.signal.aborted) return;
     this.adoptAddress(page.mailbox);
+    this.refreshFolders();
     this.messages = [...page.messages].sort(byNewest);
     this.byId = new Map(this.messages.map((m) => [m.id, m]));
     this.nextCursor = page.next_cursor;
@@ -208,7 +230,7 @@ export class InboxView {
     this.address = mailbox;
     prefs.remember(mailbox);
     this.renderHeader();
-    const target = this.openId ? urls.message(mailbox, this.openId, this.q) : urls.inbox(mailbox, this.q);
+    const target = this.openId ? urls.message(mailbox, this.openId, this.q, this.folder) : urls.inbox(mailbox, this.q, this.folder);
     window.history.replaceState(null, "", target);
   }
 
@@ -249,7 +271,7 @@ export class InboxView {
     this.loadingMore = true;
     this.renderFooter();
     try {
-      const page = await api.listMessages(this.address, { q: this.q || undefined, cursor: this.nextCursor, limit: PAGE_SIZE });
+      const page = await api.listMessages(this.address, { q: this.q || undefined, folder: this.folder, cursor: this.nextCursor, limit: PAGE_SIZE });
       for (const m of page.messages) {
         if (!this.byId.has(m.id)) {
           this.messages.push(m);
@@ -273,13 +295,18 @@ export class InboxView {
       this.resyncWanted = true;
       return;
     }
+    this.scheduleFolderRefresh();
+    const folder = this.folder;
+    const q = this.q;
     let page;
     try {
-      page = await api.listMessages(this.address, { q: this.q || undefined, limit: PAGE_SIZE });
+      page = await api.listMessages(this.address, { q: q || undefined, folder, limit: PAGE_SIZE });
     } catch (err) {
       if (announce) toast(describeError(err), { kind: "error" });
       return;
     }
+    // The view moved on (another folder or search) while this page was on its way.
+    if (folder !== this.folder || q !== this.q || !this.loaded) return;
     const fresh = [...page.messages].sort(byNewest);
     // The page is the truth for everything at least as new as its oldest message (or for
     // everything, when it is the only page); older rows loaded earlier are kept.
@@ -309,15 +336,17 @@ export class InboxView {
       toast("Search isn't available on this server yet.", { kind: "error" });
       return;
     }
-    this.ctx.navigate(urls.inbox(this.address, q));
+    this.ctx.navigate(urls.inbox(this.address, q, this.folder));
   }
 
   // ----- the app router calls these -------------------------------------------------------
 
-  /** Same address, new URL: maybe another search, maybe another open message. */
-  show({ q = "", messageId = null }) {
-    if (q !== this.q) {
+  /** Same address, new URL: maybe another folder or search, maybe another open message. */
+  show({ q = "", messageId = null, folder = INBOX }) {
+    const nextFolder = normaliseFolder(folder);
+    if (q !== this.q || nextFolder !== this.folder) {
       this.q = q;
+      this.folder = nextFolder;
       this.searchInput.value = q;
       this.load();
     }
@@ -328,7 +357,10 @@ export class InboxView {
     if (this.live) this.live.stop();
     this.live = null;
     clearInterval(this.pollTimer);
-    clearTimeout(this.searchResyncTimer);
+    clearTimeout(this.resyncTimer);
+    clearTimeout(this.folderTimer);
+    if (this.folderController) this.folderController.abort();
+    this.folderSwitch.destroy();
     if (this.listController) this.listController.abort();
     this.reader.abort();
     this.observer.disconnect();
@@ -343,7 +375,7 @@ export class InboxView {
     const label = senderLabel(m.from);
     const row = h("a", {
       class: ["row", !m.seen && "unread"],
-      href: urls.message(this.address, m.id, this.q),
+      href: urls.message(this.address, m.id, this.q, this.folder),
       dataset: { id: m.id },
     },
       h("span", { class: "unread-dot", title: "Unread" }),
@@ -432,6 +464,18 @@ export class InboxView {
         actions: [h("button", { type: "button", class: "btn", text: "Clear search", onclick: () => this.search("") })],
       });
     }
+    if (this.folder !== INBOX) {
+      const known = this.folders.find((f) => f.name === this.folder);
+      const missing = this.foldersLoaded && !known;
+      return emptyState({
+        iconName: folderIconName(this.folder, known ? known.special_use : null),
+        title: missing ? `There is no folder “${this.folder}”` : `${folderLabel(this.folder)} is empty`,
+        text: !missing
+          ? "Messages an email client puts in this folder over IMAP show up here."
+          : "An email client may have renamed or deleted it.",
+        actions: [h("a", { class: "btn", href: urls.inbox(this.address), dataset: { link: "" }, text: "Back to the inbox" })],
+      });
+    }
     return emptyState({
       iconName: "inbox",
       pulse: this.live && this.live.status === "live",
@@ -496,11 +540,11 @@ export class InboxView {
   openMessage(id) {
     if (!id) return;
     if (id === this.openId) return;
-    this.ctx.navigate(urls.message(this.address, id, this.q));
+    this.ctx.navigate(urls.message(this.address, id, this.q, this.folder));
   }
 
   closeMessage() {
-    this.ctx.navigate(urls.inbox(this.address, this.q));
+    this.ctx.navigate(urls.inbox(this.address, this.q, this.folder));
   }
 
   moveCursor(step) {
@@ -595,8 +639,11 @@ export class InboxView {
     toast("Message deleted", { kind: "success", timeout: 2200 });
   }
 
-  /** Take a message out of the list (deleted here, or anywhere: a live event). */
-  removeMessage(id, { byUser = false } = {}) {
+  /**
+   * Take a message out of the list (deleted here, or anywhere: a live event; or moved to
+   * the folder `movedTo` by an IMAP client).
+   */
+  removeMessage(id, { byUser = false, movedTo = null } = {}) {
     const index = this.messages.findIndex((m) => m.id === id);
     if (index >= 0) {
       const [m] = this.messages.splice(index, 1);
@@ -626,6 +673,8 @@ export class InboxView {
     if (this.openId === id) {
       if (byUser) {
         this.closeMessage();
+      } else if (movedTo) {
+        this.reader.showMoved(folderLabel(movedTo), urls.message(this.address, id, "", movedTo));
       } else {
         this.reader.showGone();
       }
@@ -641,11 +690,14 @@ export class InboxView {
       toast(this.q ? "No messages match this search." : "This inbox is already empty.");
       return;
     }
+    const everyFolder = this.folders.length > 1 ? ", in every folder" : "";
     const ok = await confirmDialog({
       title: this.q ? "Delete matching messages?" : "Delete all messages?",
       message: this.q
-        ? `This deletes the ${plural(this.total, "message")} in ${this.address} that match “${this.q}”. This can't be undone.`
-        : `This deletes all ${plural(this.total, "message")} in ${this.address}. This can't be undone.`,
+        ? `This deletes the ${plural(this.total, "message")} in ${this.address} that match “${this.q}”${everyFolder}. This can't be undone.`
+        : this.folder === INBOX && !everyFolder
+          ? `This deletes all ${plural(this.total, "message")} in ${this.address}. This can't be undone.`
+          : `This deletes every message of ${this.address}${everyFolder}, not only this folder. This can't be undone.`,
       confirmLabel: this.q ? "Delete matching" : "Delete all",
       danger: true,
     });
@@ -694,25 +746,53 @@ export class InboxView {
     if (pulse && !this.q) pulse.classList.toggle("pulse", status === "live");
   }
 
+  /**
+   * One live event of this mailbox. Events name their folder (`data.folder`, INBOX when
+   * absent); only those of the folder shown change the list, except under a search, which
+   * spans every folder. Most events change some folder's counts, so those are re-read.
+   */
   applyEvent(event) {
     if (event.mailbox && event.mailbox !== this.address) return;
     const data = event.data && typeof event.data === "object" ? event.data : {};
+    if (COUNTED_EVENTS.has(event.type)) this.scheduleFolderRefresh();
+    const shown = Boolean(this.q) || normaliseFolder(data.folder) === this.folder;
     switch (event.type) {
       case "message.received":
-        this.onReceived(event, data);
+        if (shown) this.onReceived(event, data);
         break;
       case "message.deleted":
-        if (event.message_id) this.removeMessage(event.message_id);
+        if (shown && event.message_id) this.removeMessage(event.message_id);
         break;
       case "message.read":
         // While our own writes are in flight their echoes would flicker the row: skip them.
-        if (event.message_id && typeof data.seen === "boolean" && !this.seenWrites.has(event.message_id)) {
+        if (shown && event.message_id && typeof data.seen === "boolean" && !this.seenWrites.has(event.message_id)) {
           this.applySeen(event.message_id, data.seen);
         }
+        break;
+      case "message.moved":
+        this.onMoved(event, data);
         break;
       default:
         break;
     }
+  }
+
+  /** Re-read the first page soon (a burst of events costs one request). */
+  scheduleResync() {
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = setTimeout(() => this.resync(), RESYNC_DELAY_MS);
+  }
+
+  /** A message changed folders (IMAP MOVE): it leaves the list, or joins it. */
+  onMoved(event, data) {
+    const id = event.message_id;
+    if (!id || this.q) return; // a search spans every folder: the row stays
+    const from = normaliseFolder(data.from_folder);
+    const to = normaliseFolder(data.folder);
+    if (from === to) return;
+    if (from === this.folder) this.removeMessage(id, { movedTo: to });
+    // The event carries no summary: the listing has it (and knows where the row sorts).
+    if (to === this.folder) this.scheduleResync();
   }
 
   onReceived(event, data) {
@@ -720,20 +800,23 @@ export class InboxView {
     if (!id || this.byId.has(id)) return;
     if (this.q) {
       // Only the server knows whether the new message matches the search.
-      clearTimeout(this.searchResyncTimer);
-      this.searchResyncTimer = setTimeout(() => this.resync(), 250);
+      this.scheduleResync();
       return;
     }
     const oldest = this.messages[this.messages.length - 1];
     if (this.nextCursor && oldest && id < oldest.id) return; // belongs to a page not loaded yet
+    // An IMAP APPEND may store a message already read (e.g. a copy in Sent).
+    const seen = typeof data.seen === "boolean" ? data.seen : false;
     const m = {
       id,
       mailbox: this.address,
+      folder: this.folder,
+      uid: Number.isFinite(data.uid) ? data.uid : null,
       subject: typeof data.subject === "string" ? data.subject : "(no subject)",
       from: typeof data.from === "string" ? data.from : "",
       size: Number.isFinite(data.size) ? data.size : 0,
       has_attachments: Boolean(data.has_attachments),
-      seen: false,
+      seen,
       received_at: event.created_at || new Date().toISOString(),
       to: [this.address],
       cc: [],
@@ -742,10 +825,46 @@ export class InboxView {
     this.messages.sort(byNewest);
     this.byId.set(id, m);
     this.total += 1;
-    this.unread += 1;
+    if (!seen) this.unread += 1;
     this.syncRows(new Set([id]));
     this.updateMeta();
     if (!this.openId) this.reader.showEmpty(this.messages.length);
+  }
+
+  // ----- folders --------------------------------------------------------------------------
+
+  scheduleFolderRefresh() {
+    if (!this.ctx.caps.folders) return;
+    clearTimeout(this.folderTimer);
+    this.folderTimer = setTimeout(() => this.refreshFolders(), FOLDER_REFRESH_DELAY_MS);
+  }
+
+  /** Re-read the folder list and its counts for the switcher. */
+  async refreshFolders() {
+    clearTimeout(this.folderTimer);
+    if (!this.ctx.caps.folders) {
+      this.folderSwitch.update([], this.folder);
+      return;
+    }
+    if (this.folderController) this.folderController.abort();
+    const controller = new AbortController();
+    this.folderController = controller;
+    let body;
+    try {
+      body = await api.folders(this.address, controller.signal);
+    } catch (err) {
+      if (controller.signal.aborted) return;
+      if (err instanceof ApiError && err.missingRoute) this.ctx.caps.folders = false;
+      return; // the switcher keeps what it showed; the next event tries again
+    }
+    if (controller.signal.aborted) return;
+    this.folders = body && Array.isArray(body.folders) ? body.folders : [];
+    this.foldersLoaded = true;
+    this.folderSwitch.update(this.folders, this.folder);
+    if (!this.messages.length && this.loaded) {
+      const state = this.list.querySelector(".list-state");
+      if (state && !this.q) replace(state, this.emptyList());
+    }
   }
 
   // ----- keyboard -------------------------------------------------------------------------
@@ -807,6 +926,10 @@ export class InboxView {
           return true;
         }
         return false;
+      case "f":
+        if (!this.folderSwitch.visible) return false;
+        this.folderSwitch.open({ focus: "current" });
+        return true;
       case "c":
         copyText(this.address).then((ok) => toast(ok ? "Address copied" : "Couldn't copy the address", { kind: ok ? "success" : "error", timeout: 2000 }));
         return true;

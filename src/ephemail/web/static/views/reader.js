@@ -90,6 +90,22 @@ export class ReaderView {
     }));
   }
 
+  /** The open message left the folder shown (an IMAP client moved it to `folderName`). */
+  showMoved(folderName, href) {
+    this.abort();
+    this.id = null; // no longer open here: following the link to its folder opens it again
+    this.message = null;
+    replace(this.root, emptyState({
+      iconName: "folder",
+      title: "This message was moved",
+      text: `An email client moved it to ${folderName} while you were reading it.`,
+      actions: [
+        h("a", { class: "btn btn-primary", href, dataset: { link: "" }, text: `Open it in ${folderName}` }),
+        h("button", { type: "button", class: "btn", onclick: () => this.inbox.back(), text: "Back to the list" }),
+      ],
+    }));
+  }
+
   /** Reflect a read/unread change made anywhere (button, keyboard, another client). */
   syncSeen(id, seen) {
     if (!this.message || this.message.id !== id) return;
