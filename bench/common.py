@@ -264,8 +264,16 @@ class ServerProcess:
                 start_new_session=True,
             )
 
-    def wait_greeting(self, port: int, timeout: float = START_TIMEOUT) -> None:
-        """Return once the SMTP port answers with a 220 greeting."""
+    def wait_greeting(
+        self,
+        port: int,
+        timeout: float = START_TIMEOUT,
+        *,
+        expect: bytes = b"220",
+        goodbye: bytes = b"QUIT\r\n",
+    ) -> None:
+        """Return once `port` answers with a greeting starting with `expect` (SMTP's 220
+        by default; IMAP's `* OK`), then say `goodbye`."""
         deadline = time.monotonic() + timeout
         last = "no connection"
         while time.monotonic() < deadline:
@@ -278,9 +286,9 @@ class ServerProcess:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
                     line = sock.makefile("rb").readline(1024)
-                    if line.startswith(b"220"):
+                    if line.startswith(expect):
                         with contextlib.suppress(OSError):
-                            sock.sendall(b"QUIT\r\n")
+                            sock.sendall(goodbye)
                         return
                     last = f"greeting {line!r}"
             except OSError as exc:

@@ -70,7 +70,6 @@ from bench.common import (
     run_lines,
     server_versions,
     snapshot_source,
-    tail,
     tree_cpu,
     with_pythonpath,
 )
@@ -654,24 +653,7 @@ class Target:
 
 def wait_imap(proc: ServerProcess, port: int, timeout: float = READY_TIMEOUT) -> None:
     """Return once `port` answers with an IMAP `* OK` greeting."""
-    deadline = time.monotonic() + timeout
-    last = "no connection"
-    while time.monotonic() < deadline:
-        status = proc.exit_status()
-        if status is not None:
-            raise RuntimeError(f"{proc.name} ended ({status}); output:\n{tail(proc.log_path)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-                line = sock.makefile("rb").readline(4096)
-                if line.startswith(b"* OK"):
-                    with contextlib.suppress(OSError):
-                        sock.sendall(b"z LOGOUT\r\n")
-                    return
-                last = f"greeting {line[:80]!r}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    raise RuntimeError(f"{proc.name}: no IMAP greeting on 127.0.0.1:{port} ({last})")
+    proc.wait_greeting(port, timeout, expect=b"* OK", goodbye=b"z LOGOUT\r\n")
 
 
 def dovecot_binary() -> str | None:
