@@ -10,7 +10,7 @@ from tests.imap.conftest import RawClient
 
 
 async def test_idle_timeout_says_bye(app_factory: StartApp, database_url: str) -> None:
-    app = await app_factory(database_url=database_url, imap_idle_timeout=0.3)
+    app = await app_factory(database_url=database_url, imap_idle_timeout=1.0)
     client = await RawClient.connect(app.imap_port)
     try:
         await client.login("bob@example.com")
@@ -65,14 +65,14 @@ async def test_shutdown_says_bye(app_factory: StartApp, database_url: str) -> No
 async def test_idle_command_is_timed_out_too(app_factory: StartApp, database_url: str) -> None:
     """RFC 2177: the server may log out an IDLE that lasts longer than its timeout; the
     client re-issues IDLE (each one re-arms the timer)."""
-    app = await app_factory(database_url=database_url, imap_idle_timeout=0.5)
+    app = await app_factory(database_url=database_url, imap_idle_timeout=1.0)
     client = await RawClient.connect(app.imap_port)
     try:
         await client.login("bob@example.com")
-        for _ in range(3):  # 3 x 0.3 s > 0.5 s: re-arming keeps the session alive
+        for _ in range(3):  # 3 x 0.4 s > 1 s: re-arming keeps the session alive
             await client.send(b"i1 IDLE\r\n")
             assert await client.read_line() == b"+ idling\r\n"
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.4)
             await client.send(b"DONE\r\n")
             assert await client.read_line() == b"i1 OK IDLE terminated\r\n"
         await client.send(b"i2 IDLE\r\n")

@@ -224,8 +224,9 @@ class _Connection:
                     return
                 continue
             assert isinstance(event, Command)
-            deadline = loop.time() + timeout
             step = await self.session.handle(event)
+            # The client is idle from the end of our answer, however long the command took.
+            deadline = loop.time() + timeout
             self._ensure_pump()
             if step is Step.CLOSE:
                 return
