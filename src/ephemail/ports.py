@@ -7,6 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from ephemail.domain.accounts import (
+    Account,
+    Role,
+    Scope,
+    SubscriptionStatus,
+    TokenInfo,
+    TokenKind,
+)
 from ephemail.domain.bans import Ban
 from ephemail.domain.events import DeletionReason, Event
 from ephemail.domain.imap import (
@@ -252,7 +260,195 @@ class ImapStore(Protocol):
         ...
 
 
-class Store(ImapStore, Protocol):
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A signed-in browser session: the cookie carries `id` and a secret whose
+    SHA-256 is `digest`."""
+
+    id: int
+    account_id: int
+    digest: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxUsage:
+    messages: int
+    bytes: int
+
+
+class _Unset:
+    """Marker for "leave this field as it is" in updates."""
+
+
+UNSET = _Unset()
+
+
+class AccountStore(Protocol):
+    """Accounts, their tokens and sessions, owned and claimed mailboxes, quotas.
+
+    Emails and addresses passed in are already normalised. Methods that change a
+    mailbox return the events they wrote (same transaction); the caller publishes.
+    """
+
+    # -- accounts ---------------------------------------------------------------
+    async def create_account(
+        self,
+        email: str,
+        password_hash: str,
+        *,
+        role: Role,
+        subscription_status: SubscriptionStatus,
+        subscription_ends_at: datetime | None,
+        quota_bytes: int | None,
+    ) -> Account:
+        """Raise ConflictError when the email is taken."""
+        ...
+
+    async def get_account(self, account_id: int) -> Account | None: ...
+
+    async def account_by_email(self, email: str) -> tuple[Account, str] | None:
+        """The account and its password hash."""
+        ...
+
+    async def list_accounts(self) -> list[Account]:
+        """Every account, oldest first."""
+        ...
+
+    async def update_account(
+        self,
+        account_id: int,
+        *,
+        password_hash: str | _Unset = UNSET,
+        role: Role | _Unset = UNSET,
+        subscription_status: SubscriptionStatus | _Unset = UNSET,
+        subscription_ends_at: datetime | _Unset | None = UNSET,
+        quota_bytes: int | _Unset | None = UNSET,
+    ) -> Account | None:
+        """Change the given fields; None when there is no such account."""
+        ...
+
+    async def delete_account(self, account_id: int) -> list[Event] | None:
+        """Delete the account, its tokens and sessions, and its owned mailboxes with
+        their messages (`message.deleted` reason `mailbox deleted`, then
+        `mailbox.deleted`); owned domains become unowned. None when missing."""
+        ...
+
+    # -- tokens -------------------------------------------------------------------
+    async def create_token(
+        self,
+        account_id: int,
+        *,
+        kind: TokenKind,
+        name: str,
+        scopes: frozenset[Scope],
+        public_id: str,
+        digest: str,
+        expires_at: datetime | None,
+    ) -> TokenInfo: ...
+
+    async def token_by_public_id(self, public_id: str) -> tuple[TokenInfo, str] | None:
+        """The token and its secret's digest, revoked or not."""
+        ...
+
+    async def list_tokens(self, account_id: int) -> list[TokenInfo]:
+        """The account's tokens, newest first, revoked ones included."""
+        ...
+
+    async def revoke_token(self, token_id: int, *, account_id: int | None, now: datetime) -> bool:
+        """Revoke a token (of that account, unless None); False when there is none."""
+        ...
+
+    async def touch_token(self, token_id: int, now: datetime) -> None:
+        """Set `last_used_at` (callers may throttle how often)."""
+        ...
+
+    # -- web sessions -----------------------------------------------------------
+    async def create_session(
+        self, account_id: int, digest: str, *, created_at: datetime, expires_at: datetime
+    ) -> WebSession: ...
+
+    async def get_session(self, session_id: int) -> WebSession | None: ...
+
+    async def delete_session(self, session_id: int) -> None: ...
+
+    async def delete_expired_sessions(self, now: datetime) -> int: ...
+
+    # -- server secrets -----------------------------------------------------------
+    async def server_secret(self, name: str, candidate: str) -> str:
+        """The stored secret `name`; stores `candidate` first when there is none
+        (atomic: every node ends with the same value)."""
+        ...
+
+    # -- owned and claimed mailboxes ----------------------------------------------
+    async def create_owned_mailbox(
+        self, address: str, account_id: int, *, adopt_public: bool
+    ) -> tuple[Mailbox, list[Event]]:
+        """Create a mailbox owned by the account (`mailbox.created`, data kind owned).
+        With `adopt_public`, an existing PUBLIC mailbox at the address becomes owned
+        with its messages (the account owns the domain). ConflictError when the address
+        exists otherwise (claimed, owned, or public without `adopt_public`)."""
+        ...
+
+    async def list_owned_mailboxes(self, account_id: int) -> list[Mailbox]:
+        """The account's mailboxes, oldest first."""
+        ...
+
+    async def list_mailboxes(self, *, limit: int, after: str | None) -> list[Mailbox]:
+        """Every mailbox ordered by address, after `after` (admin listing)."""
+        ...
+
+    async def delete_mailbox(self, address: str) -> list[Event] | None:
+        """Delete the mailbox, its folders and messages (`message.deleted` reason
+        `mailbox deleted` for each, then `mailbox.deleted`). None when missing."""
+        ...
+
+    async def claim_mailbox(self, address: str, password_hash: str) -> tuple[Mailbox, list[Event]]:
+        """Make a public mailbox (created if absent) claimed with this password hash
+        (`mailbox.claimed`). ConflictError when it is claimed or owned already."""
+        ...
+
+    async def release_mailbox(self, address: str) -> tuple[Mailbox, list[Event]] | None:
+        """Make a claimed mailbox public again (`mailbox.released`); None when it is
+        not claimed."""
+        ...
+
+    async def mailbox_password_hash(self, address: str) -> str | None:
+        """The claim password hash of a claimed mailbox, else None."""
+        ...
+
+    async def set_mailbox_cap(self, address: str, max_messages: int | None) -> bool:
+        """Set or clear a mailbox's message cap (moves the policy revision)."""
+        ...
+
+    async def quota_rules_exist(self) -> bool:
+        """Whether any account has its own quota or any mailbox its own cap. Setting
+        either moves the policy revision, so PolicyService re-reads this."""
+        ...
+
+    # -- quotas -------------------------------------------------------------------
+    async def mailbox_usage(self, address: str) -> MailboxUsage:
+        """Messages and bytes in the mailbox (every folder); zeros when missing."""
+        ...
+
+    async def account_usage(self, account_id: int) -> MailboxUsage:
+        """Messages and bytes across the account's owned mailboxes."""
+        ...
+
+    async def set_domain_owner(self, name: str, account_id: int | None) -> bool:
+        """Set or clear a registered domain's owner; False when the domain is missing."""
+        ...
+
+    # -- statistics (admin) ---------------------------------------------------------
+    async def mailbox_kind_counts(self) -> dict[str, int]:
+        """Number of mailboxes per kind value; every kind present (0 when none)."""
+        ...
+
+    async def count_accounts(self) -> int: ...
+
+
+class Store(ImapStore, AccountStore, Protocol):
     """Durable state of ephemail. Every method is one transaction."""
 
     @property
@@ -386,3 +582,15 @@ class HttpProbe(Protocol):
     async def get(self, url: str, *, timeout: float) -> int:
         """GET `url`; return the status code; raise OSError-like errors on failure."""
         ...
+
+
+class PasswordHasher(Protocol):
+    """Slow password hashing (Argon2id in adapters/crypto/passwords.py)."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        """True when `password` matches; never raises for a wrong or malformed hash."""
+        ...
+
+    def needs_rehash(self, stored_hash: str) -> bool: ...

@@ -107,6 +107,11 @@ class Mailbox:
     kind: MailboxKind
     domain: str
     created_at: datetime
+    # OWNED: the account it belongs to. CLAIMED mailboxes have no owner (the
+    # password holder is anonymous); PUBLIC ones neither.
+    owner_account_id: int | None = None
+    # Per-mailbox message cap (None: the deployment default, settings.mailbox_max_messages).
+    max_messages: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ephemail.adapters.sql import tables as t
+from ephemail.adapters.sql.plumbing import SqlPlumbing
 from ephemail.domain.events import DeletionReason, Event, EventType
 from ephemail.domain.ids import is_valid_id, new_id
 from ephemail.domain.imap import (
@@ -184,26 +185,8 @@ def structure_columns(structure: ImapStructure | None) -> dict[str, Any]:
     }
 
 
-class ImapSqlStore:
-    """The `ImapStore` port; mixed into SqlStore, which defines the plumbing below."""
-
-    _pg: bool
-
-    # -- plumbing provided by SqlStore ---------------------------------------------
-    async def _read(self, tx: Callable[[Connection], T]) -> T:
-        raise NotImplementedError
-
-    async def _write(self, tx: Callable[[Connection], T]) -> T:
-        raise NotImplementedError
-
-    def _add_events(self, conn: Connection, pending: list[dict[str, Any]]) -> list[Event]:
-        raise NotImplementedError
-
-    def _delete(self, conn: Connection, ids: list[str], reason: DeletionReason) -> list[Event]:
-        raise NotImplementedError
-
-    def _insert_contents(self, conn: Connection, deliveries: Sequence[Delivery]) -> None:
-        raise NotImplementedError
+class ImapSqlStore(SqlPlumbing):
+    """The `ImapStore` port; mixed into SqlStore, which defines the plumbing."""
 
     async def _write_conflict(self, tx: Callable[[Connection], T], what: str) -> T:
         """`_write`, with a unique constraint violation turned into ConflictError."""

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Table, and_, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from ephemail.adapters.sql import tables as t
+from ephemail.adapters.sql.accounts_store import AccountSqlStore
 from ephemail.adapters.sql.bulk import BulkInsert
 from ephemail.adapters.sql.engine import Engines
 from ephemail.adapters.sql.imap_store import ImapSqlStore, structure_columns
@@ -62,6 +63,14 @@ _INSERT_MESSAGES = BulkInsert(t.messages)
 _INSERT_EVENTS = BulkInsert(t.events)
 
 
+class _Inbox(NamedTuple):
+    """An existing mailbox as ingest needs it."""
+
+    mailbox_id: int
+    folder_id: int
+    owned: bool  # no retention for its messages
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     if value is None or value.tzinfo is not None:
@@ -92,9 +101,9 @@ def _attachments_from(text: str) -> tuple[Attachment, ...]:
     return tuple(Attachment(**item) for item in json.loads(text))
 
 
-class SqlStore(ImapSqlStore):
+class SqlStore(ImapSqlStore, AccountSqlStore):
     """Store backed by SQLite (embedded) or PostgreSQL (scale-out); the IMAP queries
-    live in imap_store.py."""
+    live in imap_store.py, accounts and ownership in accounts_store.py."""
 
     def __init__(self, engines: Engines, *, writers: int = 4) -> None:
         self._engines = engines
@@ -224,7 +233,7 @@ class SqlStore(ImapSqlStore):
         # 2. Reserve UIDs in existing INBOXes with one UPDATE ... RETURNING.
         existing = {a: inbox[a] for a in addresses if a not in new_next_uid}
         if existing:
-            folder_ids = sorted(fid for _, fid in existing.values())
+            folder_ids = sorted(box.folder_id for box in existing.values())
             if self._pg and len(folder_ids) > 1:
                 # Lock in id order so concurrent writers cannot deadlock (one row cannot).
                 conn.execute(
@@ -233,7 +242,7 @@ class SqlStore(ImapSqlStore):
                     .order_by(t.folders.c.id)
                     .with_for_update()
                 )
-            increments = {fid: per_folder[a] for a, (_, fid) in existing.items()}
+            increments = {box.folder_id: per_folder[a] for a, box in existing.items()}
             result = conn.execute(
                 update(t.folders)
                 .where(t.folders.c.id.in_(folder_ids))
@@ -241,8 +250,11 @@ class SqlStore(ImapSqlStore):
                 .returning(t.folders.c.id, t.folders.c.next_uid)
             )
             after = {row.id: row.next_uid for row in result}
-            for a, (_, fid) in existing.items():
-                new_next_uid[a] = after[fid] - per_folder[a]
+            if len(after) != len(folder_ids):
+                # A mailbox deleted since step 1 (delete_mailbox): try the batch again.
+                raise StoreError("a recipient mailbox was deleted meanwhile")
+            for a, box in existing.items():
+                new_next_uid[a] = after[box.folder_id] - per_folder[a]
 
         # 3. Raw bytes and derived fields, once per distinct content.
         contents: dict[str, Delivery] = {}
@@ -256,12 +268,12 @@ class SqlStore(ImapSqlStore):
             for r in d.recipients:
                 uid = new_next_uid[r.address]
                 new_next_uid[r.address] = uid + 1
-                mailbox_id, folder_id = inbox[r.address]
+                box = inbox[r.address]
                 message_rows.append(
                     {
                         "id": r.message_id,
-                        "mailbox_id": mailbox_id,
-                        "folder_id": folder_id,
+                        "mailbox_id": box.mailbox_id,
+                        "folder_id": box.folder_id,
                         "uid": uid,
                         "sha256": d.sha256,
                         "queue_id": d.queue_id,
@@ -271,7 +283,8 @@ class SqlStore(ImapSqlStore):
                         "flags": "",
                         "size": len(d.raw),
                         "received_at": d.received_at,
-                        "expires_at": r.expires_at,
+                        # Owned mailboxes are not subject to the public retention (SPEC).
+                        "expires_at": None if box.owned else r.expires_at,
                     }
                 )
                 pending_events.append(
@@ -301,8 +314,11 @@ class SqlStore(ImapSqlStore):
         now: datetime,
         *,
         next_uid: dict[str, int] | None = None,
+        kind: MailboxKind = MailboxKind.PUBLIC,
+        owner_account_id: int | None = None,
     ) -> tuple[list[str], list[dict[str, Any]]]:
-        """Create public mailboxes with their INBOX (those that exist are skipped).
+        """Create mailboxes (public unless `kind` says otherwise) with their INBOX;
+        those that exist are skipped.
 
         Returns the addresses created and their pending `mailbox.created` events.
         """
@@ -314,7 +330,8 @@ class SqlStore(ImapSqlStore):
                 {
                     "address": a,
                     "domain": domain_of(a),
-                    "kind": MailboxKind.PUBLIC.value,
+                    "kind": kind.value,
+                    "owner_account_id": owner_account_id,
                     "created_at": now,
                 }
                 for a in addresses
@@ -351,26 +368,32 @@ class SqlStore(ImapSqlStore):
                 "type": EventType.MAILBOX_CREATED.value,
                 "mailbox": a,
                 "message_id": None,
-                "data": {"kind": MailboxKind.PUBLIC.value},
+                "data": {"kind": kind.value},
                 "created_at": now,
             }
             for a in created_ids
         ]
         return list(created_ids), events
 
-    def _inboxes(self, conn: Connection, addresses: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """address -> (mailbox id, INBOX folder id) for those that exist."""
+    def _inboxes(self, conn: Connection, addresses: Sequence[str]) -> dict[str, _Inbox]:
+        """address -> its mailbox id, INBOX folder id and ownership, for those that exist."""
         if not addresses:
             return {}
         rows = conn.execute(
-            select(t.mailboxes.c.address, t.mailboxes.c.id, t.folders.c.id.label("folder_id"))
+            select(
+                t.mailboxes.c.address,
+                t.mailboxes.c.id,
+                t.mailboxes.c.kind,
+                t.folders.c.id.label("folder_id"),
+            )
             .join(
                 t.folders,
                 and_(t.folders.c.mailbox_id == t.mailboxes.c.id, t.folders.c.name == INBOX),
             )
             .where(t.mailboxes.c.address.in_(addresses))
         )
-        return {row.address: (row.id, row.folder_id) for row in rows}
+        owned = MailboxKind.OWNED.value
+        return {row.address: _Inbox(row.id, row.folder_id, row.kind == owned) for row in rows}
 
     def _insert_contents(self, conn: Connection, deliveries: Sequence[Delivery]) -> None:
         """Insert the content rows of `deliveries` (distinct sha256; existing ones kept)."""
@@ -534,7 +557,15 @@ class SqlStore(ImapSqlStore):
     def _mailbox(row: Any) -> Mailbox:
         created = _utc(row.created_at)
         assert created is not None
-        return Mailbox(row.id, row.address, MailboxKind(row.kind), row.domain, created)
+        return Mailbox(
+            row.id,
+            row.address,
+            MailboxKind(row.kind),
+            row.domain,
+            created,
+            owner_account_id=row.owner_account_id,
+            max_messages=row.max_messages,
+        )
 
     _SUMMARY_COLUMNS = (
         t.messages.c.id,
@@ -856,7 +887,14 @@ class SqlStore(ImapSqlStore):
             ids = list(
                 conn.scalars(
                     select(t.messages.c.id)
-                    .where(t.messages.c.expires_at.is_not(None), t.messages.c.expires_at <= now)
+                    .join(t.mailboxes, t.mailboxes.c.id == t.messages.c.mailbox_id)
+                    # Owned mailboxes are not subject to the public retention (SPEC), even
+                    # for a message whose expiry was set before its mailbox was adopted.
+                    .where(
+                        t.messages.c.expires_at.is_not(None),
+                        t.messages.c.expires_at <= now,
+                        t.mailboxes.c.kind != MailboxKind.OWNED.value,
+                    )
                     .order_by(t.messages.c.expires_at)
                     .limit(limit)
                 ).all()

@@ -78,12 +78,15 @@ mailboxes = Table(
     Column("domain", String(253), nullable=False, index=True),
     Column("kind", String(16), nullable=False),
     Column("password_hash", Text, nullable=True),
-    Column("owner_account_id", BigInteger, nullable=True),
+    # OWNED mailboxes: the account (no foreign key: delete_account removes them itself).
+    Column("owner_account_id", BigInteger, nullable=True, index=True),
     Column("created_at", UtcDateTime, nullable=False),
     # The highest UIDVALIDITY given to any folder of this mailbox, deleted ones
     # included: a folder created again under an old name gets a larger one
     # (RFC 3501 section 2.3.1.1).
     Column("uidvalidity_high", BigInteger, nullable=False, server_default="0"),
+    # Per-mailbox message cap; NULL: the deployment default.
+    Column("max_messages", Integer, nullable=True),
 )
 
 folders = Table(
@@ -174,4 +177,75 @@ events = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_events_mailbox_id", "mailbox", "id"),
     sqlite_autoincrement=True,
+)
+
+# -- accounts (migration 0005) ---------------------------------------------------------
+# AUTOINCREMENT on SQLite: an id is never given to a second account, so nothing that
+# still names a deleted account (a cached principal, a log line) can point at another.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # normalised, lowercase
+    Column("password_hash", Text, nullable=False),  # Argon2id (PasswordHasher)
+    Column("role", String(16), nullable=False),
+    Column("subscription_status", String(16), nullable=False),
+    Column("subscription_ends_at", UtcDateTime, nullable=True),
+    Column("quota_bytes", BigInteger, nullable=True),  # NULL: the deployment default
+    Column("created_at", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# API and IMAP app tokens: `public_id` finds the row, `digest` is the SHA-256 of the
+# secret part (domain/accounts.py); the secret itself is never stored.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "account_id",
+        BigInteger,
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("kind", String(8), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("scopes", String(64), nullable=False),  # comma-separated Scope values
+    Column("public_id", String(16), nullable=False, unique=True),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("last_used_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+# Signed-in browser sessions: the cookie carries the id and a secret whose SHA-256
+# is `digest`.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "account_id",
+        BigInteger,
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+    sqlite_autoincrement=True,
+)
+
+# Secrets every node must share (e.g. the session signing key when none is
+# configured): the first node to start stores one, the others read it.
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
