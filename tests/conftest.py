@@ -19,6 +19,13 @@ from tests.support.postgres import PostgresServer
 
 _db_numbers = itertools.count(1)
 
+# Argon2id at the production cost (64 MiB, 3 passes) takes ~170 ms per password; the
+# suite hashes thousands. The same code runs with the smallest legal cost: servers and
+# `ephemail` subprocesses started by tests read these from the environment. The
+# production parameters are tested in tests/unit/test_passwords.py.
+os.environ.setdefault("EPHEMAIL_PASSWORD_HASH_MEMORY_KIB", "32")
+os.environ.setdefault("EPHEMAIL_PASSWORD_HASH_TIME_COST", "1")
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:

@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+from ephemail.adapters.crypto.passwords import Argon2PasswordHasher
 from ephemail.adapters.events.memory import InProcessEventBus
 from ephemail.adapters.http.client import HttpxProbe
 from ephemail.adapters.sql.engine import DatabaseUrlError, Engines, create_engines
@@ -18,21 +21,36 @@ from ephemail.api.server import HttpServer
 from ephemail.mime.summary import parse_summary
 from ephemail.protocols.imap.server import ImapConfig, ImapServer
 from ephemail.protocols.smtp.server import SmtpConfig, SmtpServer
-from ephemail.services.access import AccessPolicy
+from ephemail.services.access import AccessPolicy, Authorizer
+from ephemail.services.accounts import AccountService, AccountSettings
 from ephemail.services.admin import PolicyAdmin
 from ephemail.services.clock import SystemClock
 from ephemail.services.connections import ConnectionGate
-from ephemail.services.imap import MailboxImapService, MailboxPasswordAuthenticator
+from ephemail.services.imap import (
+    AccountTokenAuthenticator,
+    CompositeAuthenticator,
+    MailboxImapService,
+    MailboxPasswordAuthenticator,
+)
 from ephemail.services.ingest import IngestService
 from ephemail.services.lifecycle import Heartbeat, RetentionSweeper
 from ephemail.services.live import LiveService
 from ephemail.services.mailboxes import MailboxService
+from ephemail.services.ownership import OwnershipService
 from ephemail.services.policy import PolicyService
+from ephemail.services.ratelimit import Limit, RateLimiter
 from ephemail.settings import Settings
 
 log = logging.getLogger("ephemail")
 
-__all__ = ["Application", "DatabaseUrlError", "open_store", "upgrade_database"]
+__all__ = [
+    "AdminServices",
+    "Application",
+    "DatabaseUrlError",
+    "open_admin_services",
+    "open_store",
+    "upgrade_database",
+]
 
 
 async def _migrated_engines(settings: Settings) -> tuple[Engines, str | None, str | None]:
@@ -61,6 +79,101 @@ async def open_store(settings: Settings) -> SqlStore:
     if before != after:
         log.info("database schema upgraded from %s to %s", before or "empty", after)
     return SqlStore(engines, writers=settings.pg_writers)
+
+
+def account_settings(settings: Settings) -> AccountSettings:
+    """The account service's part of the configuration."""
+    return AccountSettings(
+        registration_enabled=settings.registration_enabled,
+        registration_domains=tuple(settings.registration_domains),
+        enforce_subscriptions=settings.enforce_subscriptions,
+        session_secret=settings.session_secret,
+        session_max_age=settings.session_max_age,
+        default_quota_bytes=settings.account_quota_bytes,
+    )
+
+
+def password_hasher(settings: Settings) -> Argon2PasswordHasher:
+    """Argon2id with the configured cost (RFC 9106 low-memory profile by default)."""
+    return Argon2PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_cost_kib=settings.password_hash_memory_kib,
+    )
+
+
+def rate_limits(settings: Settings) -> dict[str, Limit]:
+    """The rate-limit buckets. Logins and claims allow short bursts of a few tries
+    (a typo, a retry), not a whole minute's allowance at once; the API allows bursts
+    of a tenth of its per-minute rate (a page loading several resources)."""
+    return {
+        "login": Limit(settings.rate_login_per_minute, min(5, settings.rate_login_per_minute)),
+        "claim": Limit(settings.rate_claim_per_minute, min(5, settings.rate_claim_per_minute)),
+        "api": Limit(settings.rate_api_per_minute, max(1, settings.rate_api_per_minute // 10)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class AdminServices:
+    """What the admin CLI acts through (as `Principal.operator()`)."""
+
+    store: SqlStore
+    policy_admin: PolicyAdmin
+    mailboxes: MailboxService
+    accounts: AccountService
+    ownership: OwnershipService
+
+
+@contextlib.asynccontextmanager
+async def open_admin_services(settings: Settings) -> AsyncIterator[AdminServices]:
+    """The services over the configured store for one admin command: no listeners, no
+    background tasks, no rate limits (the operator at the server's console). Events go
+    to an in-process bus; the running servers see them from the event table
+    (PostgreSQL nodes within their relay's poll interval)."""
+    store = await open_store(settings)
+    try:
+        policy = PolicyService(
+            store, accept=settings.accept, allow_contains=settings.allow_substring_bans
+        )
+        await policy.refresh()  # once: the command is over long before it could change
+        bus = InProcessEventBus()
+        hasher = password_hasher(settings)
+        limiter = RateLimiter({}, enabled=False)
+        authorizer = Authorizer(
+            AccessPolicy(public_read=settings.public_read, open_mode=settings.open_mode)
+        )
+        mailboxes = MailboxService(
+            store,
+            bus,
+            policy,
+            authorizer=authorizer,
+            default_domain=settings.default_domain,
+            page_size_max=settings.page_size_max,
+        )
+        accounts = AccountService(
+            store,
+            SystemClock(),
+            hasher,
+            limiter,
+            account_settings(settings),
+            bus=bus,
+            after_quota_change=policy.refresh,
+        )
+        await accounts.start()
+        authorizer.set_unlocker(accounts)
+        ownership = OwnershipService(
+            store,
+            bus,
+            hasher,
+            policy,
+            mailboxes,
+            authorizer,
+            limiter,
+            default_quota_bytes=settings.account_quota_bytes,
+            default_max_messages=settings.mailbox_max_messages,
+        )
+        yield AdminServices(store, PolicyAdmin(store, policy), mailboxes, accounts, ownership)
+    finally:
+        await store.close()
 
 
 class Application:
@@ -146,20 +259,45 @@ class Application:
             max_batch=s.max_batch,
         )
         self.ingest.start()
-        access = AccessPolicy(public_read=True)
+        access = AccessPolicy(public_read=s.public_read, open_mode=s.open_mode)
+        authorizer = Authorizer(access)
         self.mailboxes = MailboxService(
             self.store,
             self.bus,
             self.policy,
-            access=access,
+            authorizer=authorizer,
             default_domain=s.default_domain,
             page_size_max=s.page_size_max,
+        )
+        self.limiter = RateLimiter(rate_limits(s), enabled=s.rate_limit_enabled)
+        self.hasher = password_hasher(s)
+        self.accounts = AccountService(
+            self.store,
+            self.clock,
+            self.hasher,
+            self.limiter,
+            account_settings(s),
+            bus=self.bus,
+            after_quota_change=self.policy.refresh,
+        )
+        await self.accounts.start()
+        authorizer.set_unlocker(self.accounts)
+        self.ownership = OwnershipService(
+            self.store,
+            self.bus,
+            self.hasher,
+            self.policy,
+            self.mailboxes,
+            authorizer,
+            self.limiter,
+            default_quota_bytes=s.account_quota_bytes,
+            default_max_messages=s.mailbox_max_messages,
         )
         self.live = LiveService(
             self.store,
             self.bus,
             self.mailboxes,
-            access=access,
+            authorizer=authorizer,
             heartbeat_interval=s.events_heartbeat_interval,
             queue_size=s.events_queue_size,
         )
@@ -182,6 +320,12 @@ class Application:
                 self.readiness,
                 live=self.live,
                 allowed_origins=s.allowed_origins,
+                accounts=self.accounts,
+                ownership=self.ownership,
+                policy_admin=self.policy_admin,
+                limiter=self.limiter,
+                secure_cookies=s.secure_cookies,
+                session_max_age=s.session_max_age,
             )
             self._http = HttpServer(api)
             self.http_port = await self._http.start(s.http_bind, s.http_port)
@@ -205,6 +349,7 @@ class Application:
                 ),
                 policy=self.policy,
                 ingest=self.ingest,
+                quota=self.ownership.check_quota,
             )
             self.smtp_port = await self._smtp.start(s.smtp_bind, s.smtp_port)
         if s.imap_enabled:
@@ -214,13 +359,22 @@ class Application:
                 self.clock,
                 self.mailboxes,
                 self.policy,
-                access=access,
-                authenticator=MailboxPasswordAuthenticator(
-                    self.store, self.mailboxes, access=access
+                authorizer=authorizer,
+                # Account email + IMAP app token first, then mailbox passwords.
+                authenticator=CompositeAuthenticator(
+                    AccountTokenAuthenticator(self.accounts),
+                    MailboxPasswordAuthenticator(
+                        self.store,
+                        self.mailboxes,
+                        access=access,
+                        unlock_proof=self.accounts.unlock_proof,
+                    ),
                 ),
                 parse=parse_summary,
                 retention_hours_for=retention_for,
                 max_message_size=s.smtp_max_message_size,
+                ownership=self.ownership,
+                limiter=self.limiter,
             )
             self._imap = ImapServer(
                 ImapConfig(

@@ -158,6 +158,98 @@ class Settings(BaseSettings):
         validation_alias=_aliases("imap_max_literal"),
     )
 
+    # -- accounts and access (SPEC: Concepts, HTTP authentication) ------------
+    public_read: bool = Field(
+        True,
+        description="Public mailboxes are readable by anyone who knows the address.",
+        validation_alias=_aliases("public_read"),
+    )
+    open_mode: bool = Field(
+        True,
+        description="The open dev mode: anyone may list every mailbox, search globally and "
+        "follow every event; IMAP accepts any password for a public mailbox. Turn off on a "
+        "public service.",
+        validation_alias=_aliases("open_mode"),
+    )
+    registration_enabled: bool = Field(
+        True,
+        description="Anyone may register an account (POST /api/v1/auth/register).",
+        validation_alias=_aliases("registration_enabled"),
+    )
+    registration_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="When not empty, only account emails on these domains (or their "
+        "subdomains) may register.",
+        validation_alias=_aliases("registration_domains"),
+    )
+    enforce_subscriptions: bool = Field(
+        False,
+        description="IMAP app-token logins need a subscription that is active, trialing, "
+        "or past_due before its end date.",
+        validation_alias=_aliases("enforce_subscriptions"),
+    )
+    session_secret: str | None = Field(
+        None,
+        min_length=32,
+        description="Key that signs web session cookies and CSRF tokens. When unset, one is "
+        "generated on first start and kept in the store (shared by every node).",
+        validation_alias=_aliases("session_secret"),
+    )
+    session_max_age: float = Field(
+        14 * 24 * 3600, gt=60, validation_alias=_aliases("session_max_age")
+    )
+    secure_cookies: bool = Field(
+        False,
+        description="Mark session cookies Secure (set when the UI is served over HTTPS).",
+        validation_alias=_aliases("secure_cookies"),
+    )
+    account_quota_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="Default size quota of an account's owned mailboxes together (None: none).",
+        validation_alias=_aliases("account_quota_bytes"),
+    )
+    mailbox_max_messages: int | None = Field(
+        None,
+        ge=1,
+        description="Default cap on the messages one mailbox holds (None: none).",
+        validation_alias=_aliases("mailbox_max_messages"),
+    )
+    password_hash_time_cost: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="Argon2id passes per password hash (RFC 9106 low-memory profile: 3).",
+        validation_alias=_aliases("password_hash_time_cost"),
+    )
+    password_hash_memory_kib: int = Field(
+        64 * 1024,
+        ge=32,  # Argon2 needs 8 KiB per lane, 4 lanes
+        le=4 * 1024 * 1024,
+        description="Argon2id memory per password hash in KiB (RFC 9106 low-memory: 64 MiB). "
+        "Stored hashes keep their parameters; a changed value re-hashes at the next login.",
+        validation_alias=_aliases("password_hash_memory_kib"),
+    )
+    rate_limit_enabled: bool = Field(True, validation_alias=_aliases("rate_limit_enabled"))
+    rate_login_per_minute: int = Field(
+        10,
+        ge=1,
+        description="Login attempts (HTTP, IMAP) per minute per IP and per account.",
+        validation_alias=_aliases("rate_login_per_minute"),
+    )
+    rate_claim_per_minute: int = Field(
+        10,
+        ge=1,
+        description="Claims and releases per minute per IP and per mailbox.",
+        validation_alias=_aliases("rate_claim_per_minute"),
+    )
+    rate_api_per_minute: int = Field(
+        6000,
+        ge=1,
+        description="API requests per minute per IP and per principal.",
+        validation_alias=_aliases("rate_api_per_minute"),
+    )
+
     # -- later protocols (accepted and validated now; see README "Status") ----
     mcp_enabled: bool = Field(False, validation_alias=_aliases("mcp_enabled", "MCP_ENABLED"))
     smtp_ssl_enabled: bool = Field(
@@ -204,7 +296,7 @@ class Settings(BaseSettings):
         except AddressError as exc:
             raise ValueError(str(exc)) from exc
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "registration_domains", mode="before")
     @classmethod
     def _origins_list(cls, value: Any) -> Any:
         """An environment variable may hold a JSON list or comma-separated origins."""

@@ -1,12 +1,26 @@
-"""Administration of policy data: domains and bans (CLI now, admin API later)."""
+"""Administration of policy data: domains and bans, and the counts admins see (CLI and
+the admin API; callers check that the caller is an admin)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ephemail.domain.address import normalize_domain
 from ephemail.domain.bans import Ban, normalize_ban
-from ephemail.domain.messages import DomainRecord
+from ephemail.domain.messages import DomainRecord, MailboxKind
 from ephemail.ports import Store
 from ephemail.services.policy import PolicyService
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """What `GET /api/v1/admin/stats` shows."""
+
+    accounts: int
+    mailboxes: int
+    messages: int
+    owned_mailboxes: int
+    claimed_mailboxes: int
 
 
 class PolicyAdmin:
@@ -51,6 +65,13 @@ class PolicyAdmin:
     async def list_domains(self) -> list[DomainRecord]:
         return await self._store.list_domains()
 
+    async def set_domain_owner(self, name: str, account_id: int | None) -> bool:
+        """Give a registered domain to an account (None: to nobody). False when the
+        domain is not registered. Raises AddressError for a malformed name."""
+        changed = await self._store.set_domain_owner(normalize_domain(name), account_id)
+        await self._changed()
+        return changed
+
     async def add_ban(
         self,
         scope: str,
@@ -72,3 +93,14 @@ class PolicyAdmin:
 
     async def list_bans(self) -> list[Ban]:
         return await self._store.list_bans()
+
+    async def stats(self) -> ServerStats:
+        """Counts of accounts, mailboxes (by kind) and messages."""
+        kinds = await self._store.mailbox_kind_counts()
+        return ServerStats(
+            accounts=await self._store.count_accounts(),
+            mailboxes=sum(kinds.values()),
+            messages=await self._store.count_messages(),
+            owned_mailboxes=kinds.get(MailboxKind.OWNED.value, 0),
+            claimed_mailboxes=kinds.get(MailboxKind.CLAIMED.value, 0),
+        )

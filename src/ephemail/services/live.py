@@ -24,11 +24,9 @@ from ephemail.domain.events import Event, EventType
 from ephemail.domain.messages import INBOX, MessageDetail, MessageSummary
 from ephemail.ports import EventBus, EventSubscription, Store, SubscriberDropped
 from ephemail.services.access import (
-    AccessPolicy,
     Action,
+    Authorizer,
     Principal,
-    authorize,
-    authorize_global,
 )
 from ephemail.services.mailboxes import MailboxService, MessageNotFound
 
@@ -259,14 +257,14 @@ class LiveService:
         bus: EventBus,
         mailboxes: MailboxService,
         *,
-        access: AccessPolicy,
+        authorizer: Authorizer,
         heartbeat_interval: float = 15.0,
         queue_size: int = 1000,
     ) -> None:
         self.store = store
         self._bus = bus
         self._mailboxes = mailboxes
-        self._access = access
+        self._authorizer = authorizer
         self.heartbeat_interval = heartbeat_interval
         self.queue_size = queue_size
         self._subscriptions: set[EventSubscription] = set()
@@ -304,7 +302,7 @@ class LiveService:
         return self._mailboxes.address(raw)
 
     async def _authorize_read(self, principal: Principal, address: str) -> None:
-        authorize(self._access, principal, Action.READ, await self.store.get_mailbox(address))
+        await self._authorizer.check(principal, Action.READ, await self.store.get_mailbox(address))
 
     async def open_feed(
         self, principal: Principal, raw_mailboxes: Sequence[str], *, after: int | None
@@ -320,7 +318,7 @@ class LiveService:
                 await self._authorize_read(principal, address)
             wanted: frozenset[str] | None = addresses
         else:
-            authorize_global(self._access, principal, Action.READ)
+            self._authorizer.check_global(principal, Action.READ)
             wanted = None
         feed = EventFeed(self, wanted)
         try:

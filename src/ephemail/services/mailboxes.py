@@ -15,11 +15,9 @@ from ephemail.mime.attachments import AttachmentPayload, attachment_payload, att
 from ephemail.mime.extract import FoundCode, FoundLink, extract_codes, extract_links
 from ephemail.ports import EventBus, Store
 from ephemail.services.access import (
-    AccessPolicy,
     Action,
+    Authorizer,
     Principal,
-    authorize,
-    authorize_global,
 )
 from ephemail.services.policy import PolicyService
 
@@ -73,14 +71,14 @@ class MailboxService:
         bus: EventBus,
         policy: PolicyService,
         *,
-        access: AccessPolicy,
+        authorizer: Authorizer,
         default_domain: str,
         page_size_max: int = 200,
     ) -> None:
         self._store = store
         self._bus = bus
         self._policy = policy
-        self._access = access
+        self._authorizer = authorizer
         self._default_domain = default_domain
         self.page_size_max = page_size_max
 
@@ -109,7 +107,7 @@ class MailboxService:
     ) -> Page:
         address = self.address(raw_address)
         mailbox = await self._store.get_mailbox(address)
-        authorize(self._access, principal, Action.READ, mailbox)
+        await self._authorizer.check(principal, Action.READ, mailbox)
         limit = max(1, min(limit, self.page_size_max))
         page = await self._store.list_messages(address, limit=limit, cursor=cursor, folder=folder)
         return self._visible(page)
@@ -121,7 +119,7 @@ class MailboxService:
         mailbox exists. Counts include hidden mail, like `mailbox_info`."""
         address = self.address(raw_address)
         mailbox = await self._store.get_mailbox(address)
-        authorize(self._access, principal, Action.READ, mailbox)
+        await self._authorizer.check(principal, Action.READ, mailbox)
         if mailbox is None:
             return address, []
         found = []
@@ -135,7 +133,7 @@ class MailboxService:
         """The mailbox (if it exists) with its message counts."""
         address = self.address(raw_address)
         mailbox = await self._store.get_mailbox(address)
-        authorize(self._access, principal, Action.READ, mailbox)
+        await self._authorizer.check(principal, Action.READ, mailbox)
         if mailbox is None:
             return MailboxInfo(address, None, 0, 0)
         page = await self._store.list_messages(address, limit=1, cursor=None)
@@ -158,11 +156,13 @@ class MailboxService:
         query = parse_search(text)
         limit = max(1, min(limit, self.page_size_max))
         if raw_address is None:
-            authorize_global(self._access, principal, Action.READ)
+            self._authorizer.check_global(principal, Action.READ)
             address = None
         else:
             address = self.address(raw_address)
-            authorize(self._access, principal, Action.READ, await self._store.get_mailbox(address))
+            await self._authorizer.check(
+                principal, Action.READ, await self._store.get_mailbox(address)
+            )
         page = await self._store.search_messages(query, address=address, limit=limit, cursor=cursor)
         return self._visible(page)
 
@@ -186,6 +186,24 @@ class MailboxService:
         ]
         return sorted(listed, key=lambda d: (not d.default, d.name))
 
+    def random_address(self, domain: str | None) -> str:
+        """A fresh random address on `domain` (normalised; the default domain when
+        None). Raises AddressError for a malformed domain."""
+        chosen = normalize_domain(domain) if domain else self._default_domain
+        local = "".join(secrets.choice(_LOCAL_ALPHABET) for _ in range(_LOCAL_LENGTH))
+        return normalize_address(f"{local}@{chosen}")
+
+    def check_creatable(self, address: str) -> None:
+        """Raise MailboxNotAllowed unless a mailbox may be created at the normalised
+        `address`: its domain accepts mail and no recipient-domain, address or
+        creation ban applies (also used for owned mailboxes and claims)."""
+        snapshot = self._policy.snapshot
+        verdict = snapshot.check_recipient(address)
+        if verdict is RecipientVerdict.DOMAIN_NOT_ALLOWED:
+            raise MailboxNotAllowed(f"addresses cannot be created on {address.partition('@')[2]}")
+        if verdict is not RecipientVerdict.ACCEPT or snapshot.bans.creation_ban(address):
+            raise MailboxNotAllowed("this address cannot be used")
+
     async def create_mailbox(
         self, principal: Principal, raw_address: str | None, domain: str | None
     ) -> tuple[Mailbox, bool]:
@@ -197,17 +215,10 @@ class MailboxService:
         if raw_address is not None and raw_address.strip():
             address = self.address(raw_address)
         else:
-            chosen = normalize_domain(domain) if domain else self._default_domain
-            local = "".join(secrets.choice(_LOCAL_ALPHABET) for _ in range(_LOCAL_LENGTH))
-            address = normalize_address(f"{local}@{chosen}")
-        snapshot = self._policy.snapshot
-        verdict = snapshot.check_recipient(address)
-        if verdict is RecipientVerdict.DOMAIN_NOT_ALLOWED:
-            raise MailboxNotAllowed(f"addresses cannot be created on {address.partition('@')[2]}")
-        if verdict is not RecipientVerdict.ACCEPT or snapshot.bans.creation_ban(address):
-            raise MailboxNotAllowed("this address cannot be used")
+            address = self.random_address(domain)
+        self.check_creatable(address)
         existing = await self._store.get_mailbox(address)
-        authorize(self._access, principal, Action.WRITE, existing)
+        await self._authorizer.check(principal, Action.WRITE, existing)
         mailbox, events = await self._store.create_mailbox(address)
         self._bus.publish(events)
         return mailbox, bool(events)
@@ -221,7 +232,7 @@ class MailboxService:
         if detail is None or self.is_hidden(detail.summary.envelope_from):
             raise MessageNotFound(message_id)
         mailbox = await self._store.get_mailbox(detail.summary.mailbox)
-        authorize(self._access, principal, action, mailbox)
+        await self._authorizer.check(principal, action, mailbox)
         return detail
 
     async def get_message(self, principal: Principal, message_id: str) -> MessageDetail:
@@ -254,7 +265,7 @@ class MailboxService:
         query: SearchQuery | None = parse_search(query_text) if query_text else None
         address = self.address(raw_address)
         mailbox = await self._store.get_mailbox(address)
-        authorize(self._access, principal, Action.DELETE, mailbox)
+        await self._authorizer.check(principal, Action.DELETE, mailbox)
         if mailbox is None:
             return 0
         deleted = 0

@@ -44,6 +44,9 @@ class PolicyService:
         self._wake = asyncio.Event()
         self.snapshot = PolicySnapshot(accept, DomainTable([]), BanSet([], allow_contains))
         self.domains = DomainTable([])
+        # Whether any account quota or mailbox cap is set: when not (and no default is
+        # configured) the quota check at SMTP ingest needs no store read at all.
+        self.quota_rules_exist = True
 
     async def start(self) -> None:
         """Load the policy once (must succeed), then keep it fresh in the background."""
@@ -70,6 +73,7 @@ class PolicyService:
         revision = await self._store.policy_revision()
         domains = DomainTable(await self._store.list_domains())
         bans = BanSet(await self._store.list_bans(), allow_contains=self._allow_contains)
+        self.quota_rules_exist = await self._store.quota_rules_exist()
         self.domains = domains
         self.snapshot = PolicySnapshot(self._accept, domains, bans)
         self._revision = revision

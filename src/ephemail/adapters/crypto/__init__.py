@@ -1,0 +1,1 @@
+"""Cryptography adapters: password hashing (Argon2id)."""
