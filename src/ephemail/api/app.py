@@ -8,13 +8,20 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from ephemail import __version__
+from ephemail.api.accounts import build_accounts_router, build_dynip_claims_router
+from ephemail.api.admin import build_admin_router
+from ephemail.api.auth import AuthMiddleware, CookiePolicy
 from ephemail.api.compat import build_compat_router
 from ephemail.api.errors import install_error_handlers
 from ephemail.api.events import build_events_router
 from ephemail.api.v1 import build_router
 from ephemail.api.web import mount_web
+from ephemail.services.accounts import AccountService
+from ephemail.services.admin import PolicyAdmin
 from ephemail.services.live import LiveService
 from ephemail.services.mailboxes import MailboxService
+from ephemail.services.ownership import OwnershipService
+from ephemail.services.ratelimit import RateLimiter
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
 
@@ -25,8 +32,20 @@ def create_api(
     *,
     live: LiveService | None = None,
     allowed_origins: Sequence[str] = (),
+    accounts: AccountService,
+    ownership: OwnershipService,
+    policy_admin: PolicyAdmin,
+    limiter: RateLimiter,
+    secure_cookies: bool = False,
+    session_max_age: float = 14 * 24 * 3600,
 ) -> FastAPI:
-    """Build the HTTP application over the services (wired by ephemail.app)."""
+    """Build the HTTP application over the services (wired by ephemail.app).
+
+    Every /api request passes `AuthMiddleware` first: it resolves the caller once
+    (bearer token, session cookie, mailbox password, unlock cookie), enforces CSRF on
+    cookie-authenticated writes and counts the request against the API rate limit.
+    """
+    cookies = CookiePolicy(secure=secure_cookies, session_max_age=session_max_age)
     api = FastAPI(
         title="ephemail",
         version=__version__,
@@ -35,7 +54,10 @@ def create_api(
         redoc_url=None,
     )
     install_error_handlers(api)
+    api.include_router(build_accounts_router(accounts, ownership, mailboxes, limiter, cookies))
+    api.include_router(build_admin_router(accounts, ownership, policy_admin))
     api.include_router(build_router(mailboxes))
+    api.include_router(build_dynip_claims_router(ownership))
     api.include_router(build_compat_router(mailboxes))
     if live is not None:
         api.include_router(build_events_router(live, mailboxes, allowed_origins=allowed_origins))
@@ -56,4 +78,5 @@ def create_api(
         )
 
     mount_web(api)
+    api.add_middleware(AuthMiddleware, accounts=accounts, limiter=limiter, cookies=cookies)
     return api

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ephemail.api.v1 import principal_of
+from ephemail.api.auth import principal_of
 from ephemail.domain.messages import MessageDetail
 from ephemail.domain.search import SearchSyntaxError
 from ephemail.mime.attachments import AttachmentPayload

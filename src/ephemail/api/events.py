@@ -21,16 +21,16 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
-from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
+from ephemail.api.auth import principal_of, refuse_websocket
 from ephemail.api.compat import dynip_email
-from ephemail.api.errors import error_response
+from ephemail.api.errors import error_for, error_response
 from ephemail.api.schemas import MessageOut
 from ephemail.domain.address import AddressError
 from ephemail.domain.events import Event, EventType
 from ephemail.ports import StoreError
-from ephemail.services.access import AccessDenied, Principal
+from ephemail.services.access import AccessDenied
 from ephemail.services.live import (
     MAX_WAIT_SECONDS,
     EventFeed,
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 
 # RFC 6455 section 7.4: 4000-4999 are for applications; 4008 mirrors HTTP 408.
 CLOSE_TOO_SLOW: Final = 4008
-# RFC 6455 section 7.4.1: the endpoint received a message that violates its policy.
-CLOSE_POLICY_VIOLATION: Final = 1008
 # RFC 6455 section 7.4.1: the server is going down.
 CLOSE_GOING_AWAY: Final = 1001
 # RFC 6455 section 7.4.1: the server met a condition that kept it from going on.
@@ -80,11 +78,6 @@ class EventOut(BaseModel):
             created_at=event.created_at,
             data=event.data,
         )
-
-
-def principal_of(_: HTTPConnection) -> Principal:
-    """Who is calling (as `api.v1.principal_of`, for WebSockets too)."""
-    return Principal.anonymous()
 
 
 # -- Origin check (RFC 6454) ---------------------------------------------------
@@ -137,12 +130,8 @@ def origin_allowed(origin: str | None, host: str | None, allowed_origins: Sequen
 
 
 async def _deny(websocket: WebSocket, status: int, code: str, message: str) -> None:
-    """Refuse a WebSocket handshake: an HTTP error with our JSON body when the server
-    supports it, else a close (which the server turns into 403)."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(error_response(status, code, message))
-    else:
-        await websocket.close(code=CLOSE_POLICY_VIOLATION, reason=message[:_MAX_REASON])
+    """Refuse a WebSocket handshake (see `api.auth.refuse_websocket`)."""
+    await refuse_websocket(websocket, error_response(status, code, message))
 
 
 async def _admit(websocket: WebSocket, allowed_origins: Sequence[str]) -> bool:
@@ -155,12 +144,14 @@ async def _admit(websocket: WebSocket, allowed_origins: Sequence[str]) -> bool:
 
 
 async def _open_or_deny(websocket: WebSocket, opening: Awaitable[EventFeed]) -> EventFeed | None:
+    """The feed, or None once the handshake was refused with the error the same
+    failure gets on an HTTP route (401 without credentials, 403, 400 bad address...)."""
     try:
         return await opening
-    except AccessDenied:
-        await _deny(websocket, 403, "forbidden", "not allowed")
-    except AddressError as exc:
-        await _deny(websocket, 400, "invalid_address", str(exc))
+    except (AccessDenied, AddressError, StoreError) as exc:
+        response = error_for(exc)
+        assert response is not None
+        await refuse_websocket(websocket, response)
     return None
 
 

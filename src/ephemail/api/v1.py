@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from ephemail.api.auth import principal_of
 from ephemail.api.downloads import (
     LOCKED_DOWN,
     content_disposition,
@@ -35,7 +36,6 @@ from ephemail.api.schemas import (
 )
 from ephemail.domain.messages import INBOX, MessageDetail, Page
 from ephemail.mime.html import rewrite_cid_references
-from ephemail.services.access import Principal
 from ephemail.services.mailboxes import MailboxService
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
@@ -61,11 +61,6 @@ _HTML_CSP = (
 # Links open in a new browsing context instead of inside the frame.
 _BASE_TARGET = '<base target="_blank">'
 _HEAD_OPEN = re.compile(r"<head(?:\s[^>]*)?>", re.IGNORECASE)
-
-
-def principal_of(_: Request) -> Principal:
-    """Who is calling. Only anonymous until accounts and tokens exist."""
-    return Principal.anonymous()
 
 
 def _page_out(mailbox: str, page: Page) -> MessagePageOut:

@@ -165,7 +165,18 @@ def mount_web(app: FastAPI, assets: WebAssets | None = None) -> None:
         """The single-page app; the script reads the route from the URL."""
         return _send(request, web.page, PAGE_CACHE_CONTROL)
 
-    for route in ("/", "/m/{address}", "/m/{address}/{message_id}"):
+    for route in (
+        "/",
+        "/m/{address}",
+        "/m/{address}/{message_id}",
+        # Account pages (issue 5): sign-in, registration, own mailboxes, tokens, admin.
+        "/signin",
+        "/register",
+        "/account",
+        "/account/{section}",
+        "/admin",
+        "/admin/{section}",
+    ):
         app.add_api_route(
             route, page, methods=["GET", "HEAD"], include_in_schema=False, response_class=Response
         )
