@@ -172,19 +172,25 @@ async def imap_app(
         await app.stop()
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def connect(imap_app: Any) -> AsyncIterator[Callable[[], Any]]:
-    """`await connect()`: a RawClient to the app's IMAP port (closed at the end)."""
+async def raw_clients(port: int) -> AsyncIterator[Callable[[], Any]]:
+    """Yields `await open_client()`: RawClients to `port`, all closed at the end."""
     clients: list[RawClient] = []
 
     async def open_client() -> RawClient:
-        client = await RawClient.connect(imap_app.imap_port)
+        client = await RawClient.connect(port)
         clients.append(client)
         return client
 
     yield open_client
     for client in clients:
         await client.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def connect(imap_app: Any) -> AsyncIterator[Callable[[], Any]]:
+    """`await connect()`: a RawClient to the app's IMAP port (closed at the end)."""
+    async for open_client in raw_clients(imap_app.imap_port):
+        yield open_client
 
 
 async def in_thread(fn: Callable[[], T]) -> T:

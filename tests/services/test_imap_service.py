@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from sqlalchemy import update
@@ -24,19 +25,22 @@ from ephemail.domain.messages import Mailbox
 from ephemail.domain.policy import AcceptMode, AcceptPolicy
 from ephemail.mime.summary import parse_summary
 from ephemail.ports import Delivery, EventSubscription, RecipientDelivery
-from ephemail.services.access import AccessDenied, AccessPolicy, Principal
+from ephemail.services.access import AccessDenied, AccessPolicy, Authorizer, Principal
 from ephemail.services.clock import SystemClock
 from ephemail.services.imap import (
     FolderExists,
     FolderNotAllowed,
     FolderNotFound,
+    FolderPath,
     ImapLogin,
     InvalidFlags,
     LoginFailed,
     MailboxImapService,
     MailboxPasswordAuthenticator,
     MessageTooLarge,
+    Namespace,
     canonical_flags,
+    empty_inbox,
     valid_folder_name,
 )
 from ephemail.services.mailboxes import MailboxService
@@ -64,14 +68,17 @@ def build(
     bus = InProcessEventBus()
     policy = PolicyService(store, accept=accept or AcceptPolicy(AcceptMode.ALL))
     access = AccessPolicy(public_read=public_read)
-    mailboxes = MailboxService(store, bus, policy, access=access, default_domain="ephemail.test")
+    authorizer = Authorizer(access)
+    mailboxes = MailboxService(
+        store, bus, policy, authorizer=authorizer, default_domain="ephemail.test"
+    )
     imap = MailboxImapService(
         store,
         bus,
         SystemClock(),
         mailboxes,
         policy,
-        access=access,
+        authorizer=authorizer,
         authenticator=MailboxPasswordAuthenticator(store, mailboxes, access=access),
         parse=parse_summary,
         retention_hours_for=lambda _domain: 24.0,
@@ -149,6 +156,38 @@ def test_folder_names() -> None:
             valid_folder_name(bad)
 
 
+def test_namespace_of_a_mailbox_login() -> None:
+    namespace = Namespace(BOB)
+    assert namespace.resolve("inbox/Sub", str.lower) == FolderPath(BOB, "INBOX/Sub")
+    # Without accounts, an `@` is just a character of a folder name.
+    assert namespace.resolve("me@home/x", str.lower) == FolderPath(BOB, "me@home/x")
+    folder = empty_inbox()
+    assert namespace.shown(folder) is folder
+
+
+def test_namespace_of_an_account() -> None:
+    home, side = "home@owned.test", "side@owned.test"
+    namespace = Namespace(home, (side,), accounts=True)
+    resolve = partial(namespace.resolve, normalise=str.lower)
+    assert resolve("INBOX") == FolderPath(home, INBOX)
+    assert resolve("Sent") == FolderPath(home, "Sent")
+    assert resolve("Home@Owned.test") == FolderPath(home, INBOX)  # the default's own name
+    assert resolve("side@owned.test") == FolderPath(side, INBOX)
+    assert resolve("SIDE@owned.test/Sent/2026") == FolderPath(side, "Sent/2026")
+    assert resolve("side@owned.test/inbox") == FolderPath(side, INBOX)
+    for foreign in ("other@owned.test", "other@owned.test/Sent"):
+        with pytest.raises(FolderNotFound):
+            resolve(foreign)
+    assert namespace.display(home, "Sent") == "Sent"
+    assert namespace.display(side, INBOX) == side
+    assert namespace.display(side, "Sent") == "side@owned.test/Sent"
+    sent = replace(empty_inbox(), mailbox=side, name="Sent", special_use=SpecialUse.SENT)
+    assert namespace.shown(sent) == replace(sent, name=f"{side}/Sent", special_use=None)
+    empty = Namespace(None, accounts=True)
+    assert empty.resolve("INBOX", str.lower) == FolderPath(None, INBOX)
+    assert empty.addresses == ()
+
+
 # -- logins --------------------------------------------------------------------------
 
 
@@ -202,8 +241,8 @@ async def test_claimed_mailbox_needs_a_password_check(store: SqlStore) -> None:
     await w.policy.refresh()
     await w.imap.authenticate("bob", "x")
 
-    async def verify(mailbox: Mailbox, password: str) -> bool:
-        return mailbox.address == BOB and password == "right"
+    async def proof_of(mailbox: Mailbox, password: str) -> str | None:
+        return "proof" if mailbox.address == BOB and password == "right" else None
 
     # Claims arrive with the accounts issue; flip the kind directly to test the rule.
     await store._write(lambda conn: conn.execute(update(t.mailboxes).values(kind="claimed")))
@@ -211,12 +250,14 @@ async def test_claimed_mailbox_needs_a_password_check(store: SqlStore) -> None:
     without = MailboxPasswordAuthenticator(store, w.mailboxes, access=access)
     with pytest.raises(LoginFailed):
         await without.authenticate("bob", "right")
-    checked = MailboxPasswordAuthenticator(
-        store, w.mailboxes, access=access, verify_password=verify
-    )
+    checked = MailboxPasswordAuthenticator(store, w.mailboxes, access=access, unlock_proof=proof_of)
     with pytest.raises(LoginFailed):
         await checked.authenticate("bob", "wrong")
-    assert (await checked.authenticate("bob", "right")).address == BOB
+    login = await checked.authenticate("bob", "right")
+    assert login.address == BOB
+    # The session holds the proof, re-checked at every command, not an open unlock.
+    assert login.principal.unlock_proofs == frozenset({(BOB, "proof")})
+    assert not login.principal.unlocked
 
 
 # -- folders ---------------------------------------------------------------------------
@@ -290,7 +331,7 @@ async def test_delete_folder_emits_deleted_events(world: World) -> None:
     await deliver(world, 1, 2)
     await world.imap.create_folder(me, "Old")
     inbox = await world.imap.select(me, INBOX, readonly=False)
-    await world.imap.copy(me, inbox.folder.id, [1, 2], "Old")
+    await world.imap.copy(me, inbox.folder, [1, 2], "Old")
     watch = world.bus.subscribe()
     await world.imap.delete_folder(me, "Old")
     events = await drain(watch)
@@ -312,7 +353,7 @@ async def test_select_recent_claimed_once(world: World) -> None:
     folder, counts = await world.imap.status(me, INBOX)
     assert (counts.messages, counts.unseen, counts.recent) == (3, 3, 1)
     assert folder.uidnext == 4
-    assert [m.uid for m in await world.imap.messages_after(me, folder.id, 2)] == [3]
+    assert [m.uid for m in await world.imap.messages_after(me, folder, 2)] == [3]
     third = await world.imap.select(me, INBOX, readonly=False)
     assert third.recent == {3}
     with pytest.raises(FolderNotFound):
@@ -335,7 +376,7 @@ async def test_seen_is_shared_with_the_api(world: World) -> None:
     selected = await world.imap.select(me, INBOX, readonly=False)
     watch = world.bus.subscribe()
     flags = await world.imap.store_flags(
-        me, selected.folder.id, [1], FlagMode.ADD, frozenset({"\\seen", "\\Flagged"})
+        me, selected.folder, [1], FlagMode.ADD, frozenset({"\\seen", "\\Flagged"})
     )
     assert flags == {1: frozenset({SEEN, FLAGGED})}
     events = await drain(watch)
@@ -348,20 +389,20 @@ async def test_seen_is_shared_with_the_api(world: World) -> None:
     # ... and the API's read state shows in IMAP.
     second = selected.messages[1].message_id
     await world.mailboxes.set_seen(anonymous, second, True)
-    current = await world.imap.current_flags(me, selected.folder.id, [first, second])
+    current = await world.imap.current_flags(me, selected.folder, [first, second])
     assert current == {first: frozenset({SEEN, FLAGGED}), second: frozenset({SEEN})}
     with pytest.raises(InvalidFlags):
-        await world.imap.store_flags(me, selected.folder.id, [1], FlagMode.ADD, frozenset({"\\X"}))
+        await world.imap.store_flags(me, selected.folder, [1], FlagMode.ADD, frozenset({"\\X"}))
 
 
 async def test_expunge_and_uids_strictly_increase(world: World) -> None:
     me = await login(world)
     await deliver(world, 1, 2, 3)
-    folder_id = (await world.imap.select(me, INBOX, readonly=False)).folder.id
-    await world.imap.store_flags(me, folder_id, [2, 3], FlagMode.ADD, frozenset({DELETED}))
+    folder = (await world.imap.select(me, INBOX, readonly=False)).folder
+    await world.imap.store_flags(me, folder, [2, 3], FlagMode.ADD, frozenset({DELETED}))
     watch = world.bus.subscribe()
-    assert await world.imap.expunge(me, folder_id, [3]) == [3]
-    assert await world.imap.expunge(me, folder_id) == [2]
+    assert await world.imap.expunge(me, folder, [3]) == [3]
+    assert await world.imap.expunge(me, folder) == [2]
     events = await drain(watch)
     assert [(e.type, e.data["uid"], e.data["reason"]) for e in events] == [
         (EventType.MESSAGE_DELETED, 3, "user"),
@@ -379,9 +420,9 @@ async def test_copy_move_append(world: World) -> None:
     inbox = await world.imap.select(me, INBOX, readonly=False)
     archive = (await world.imap.status(me, "Archive"))[0]
     watch = world.bus.subscribe()
-    copied = await world.imap.copy(me, inbox.folder.id, [1, 2], "Archive")
+    copied = await world.imap.copy(me, inbox.folder, [1, 2], "Archive")
     assert copied.uidvalidity == archive.uidvalidity and copied.pairs == [(1, 1), (2, 2)]
-    moved = await world.imap.move(me, inbox.folder.id, [2], "Archive")
+    moved = await world.imap.move(me, inbox.folder, [2], "Archive")
     assert moved.pairs == [(2, 3)]
     appended = await world.imap.append(
         me, "Archive", raw_message(9), frozenset({"\\Seen"}), datetime(2020, 1, 2, tzinfo=UTC)
@@ -401,16 +442,18 @@ async def test_copy_move_append(world: World) -> None:
     assert selected.messages[3].internal_date == datetime(2020, 1, 2, tzinfo=UTC)
     assert selected.messages[3].flags == {SEEN}
     assert selected.folder.uidnext == 5
-    fetched = await world.imap.fetch(me, [selected.messages[3].message_id], raw=True)
+    fetched = await world.imap.fetch(
+        me, selected.folder, [selected.messages[3].message_id], raw=True
+    )
     assert fetched[selected.messages[3].message_id].raw == raw_message(9)
     detail = await world.mailboxes.get_message(
         Principal.anonymous(), selected.messages[3].message_id
     )
     assert detail.summary.folder == "Archive" and detail.summary.expires_at is not None
     with pytest.raises(FolderNotFound):
-        await world.imap.copy(me, inbox.folder.id, [1], "Nope")
+        await world.imap.copy(me, inbox.folder, [1], "Nope")
     with pytest.raises(FolderNotFound):
-        await world.imap.move(me, inbox.folder.id, [1], "Nope")
+        await world.imap.move(me, inbox.folder, [1], "Nope")
     with pytest.raises(FolderNotFound):
         await world.imap.append(me, "Nope", raw_message(10), frozenset(), None)
     with pytest.raises(MessageTooLarge):
@@ -428,17 +471,17 @@ async def test_hidden_senders_never_show_nor_change(world: World) -> None:
     assert selected.recent == {1}
     _, counts = await world.imap.status(me, INBOX)
     assert counts.messages == 1
-    assert [m.uid for m in await world.imap.messages_after(me, selected.folder.id, 0)] == [1]
+    assert [m.uid for m in await world.imap.messages_after(me, selected.folder, 0)] == [1]
     mailbox = await world.store.get_mailbox(BOB)
     assert mailbox is not None
     everything = await world.store.imap_select(mailbox, INBOX, claim_recent=False)
     assert everything is not None
     hidden_id = everything.messages[1].message_id
-    assert await world.imap.fetch(me, [hidden_id], raw=True) == {}
-    assert await world.imap.texts(me, [hidden_id]) == {}
-    assert await world.imap.current_flags(me, selected.folder.id, [hidden_id]) == {}
+    assert await world.imap.fetch(me, selected.folder, [hidden_id], raw=True) == {}
+    assert await world.imap.texts(me, selected.folder, [hidden_id]) == {}
+    assert await world.imap.current_flags(me, selected.folder, [hidden_id]) == {}
     changed = await world.imap.store_flags(
-        me, selected.folder.id, [1, 2], FlagMode.ADD, frozenset({DELETED})
+        me, selected.folder, [1, 2], FlagMode.ADD, frozenset({DELETED})
     )
     assert set(changed) == {1}
     await world.store.imap_store_flags(  # mark the hidden one too, behind the service
@@ -449,23 +492,25 @@ async def test_hidden_senders_never_show_nor_change(world: World) -> None:
         frozenset({DELETED}),
         hidden=lambda _: False,
     )
-    assert await world.imap.expunge(me, selected.folder.id) == [1]
+    assert await world.imap.expunge(me, selected.folder) == [1]
     await world.imap.create_folder(me, "Copy")
-    assert (await world.imap.copy(me, selected.folder.id, [2], "Copy")).pairs == []
+    assert (await world.imap.copy(me, selected.folder, [2], "Copy")).pairs == []
 
 
 async def test_texts_for_search(world: World) -> None:
     me = await login(world)
     await deliver(world, 1)
-    (message,) = (await world.imap.select(me, INBOX, readonly=True)).messages
-    texts = await world.imap.texts(me, [message.message_id])
+    selected = await world.imap.select(me, INBOX, readonly=True)
+    (message,) = selected.messages
+    texts = await world.imap.texts(me, selected.folder, [message.message_id])
     assert ("Subject", "message 1") in texts[message.message_id].headers
     assert "body 1" in texts[message.message_id].body
 
 
 async def test_watch_sees_this_mailbox_events(world: World) -> None:
     me = await login(world)
-    watch = world.imap.watch(me)
+    assert me.address is not None
+    watch = world.imap.watch(me.address)
     await deliver(world, 1)
     events = [e for e in await drain(watch) if e.mailbox == me.address]
     assert [e.type for e in events] == [EventType.MESSAGE_RECEIVED]
@@ -477,9 +522,21 @@ async def test_other_mailboxes_folders_are_out_of_reach(world: World) -> None:
     other = await login(world, "carol")
     await deliver(world, 1, address="carol@ephemail.test")
     carol_inbox = await world.imap.select(other, INBOX, readonly=True)
-    folder_id = carol_inbox.folder.id
-    assert await world.imap.messages_after(me, folder_id, 0) == []
     ids = [m.message_id for m in carol_inbox.messages]
-    assert await world.imap.fetch(me, ids, raw=True) == {}
-    assert await world.imap.store_flags(me, folder_id, [1], FlagMode.ADD, frozenset({SEEN})) == {}
-    assert await world.imap.expunge(me, folder_id) == []
+    # Carol's folder handed to Bob's login: not a folder of his (whatever the session says).
+    theirs = carol_inbox.folder
+    with pytest.raises(FolderNotFound):
+        await world.imap.messages_after(me, theirs, 0)
+    with pytest.raises(FolderNotFound):
+        await world.imap.fetch(me, theirs, ids, raw=True)
+    with pytest.raises(FolderNotFound):
+        await world.imap.store_flags(me, theirs, [1], FlagMode.ADD, frozenset({SEEN}))
+    with pytest.raises(FolderNotFound):
+        await world.imap.expunge(me, theirs)
+    # Bob's mailbox with Carol's folder id: the store finds nothing of hers.
+    bob_inbox = (await world.imap.select(me, INBOX, readonly=True)).folder
+    forged = replace(carol_inbox.folder, mailbox=bob_inbox.mailbox)
+    assert await world.imap.messages_after(me, forged, 0) == []
+    assert await world.imap.fetch(me, forged, ids, raw=True) == {}
+    assert await world.imap.store_flags(me, forged, [1], FlagMode.ADD, frozenset({SEEN})) == {}
+    assert await world.imap.expunge(me, forged) == []

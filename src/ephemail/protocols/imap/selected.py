@@ -274,14 +274,14 @@ class SelectedView:
 
     async def refresh(self, service: ImapService, login: ImapLogin) -> None:
         """Ask the service for what the marked changes are now."""
-        folder_id = self.folder.id
+        folder = self.folder
         if self._resync:
             # Marks are cleared before the query: events arriving meanwhile mark again.
             self._resync = False
             self._check_new = False
             self._dirty.clear()
             try:
-                current = await service.messages_after(login, folder_id, 0)
+                current = await service.messages_after(login, folder, 0)
             except BaseException:
                 self._resync = True
                 raise
@@ -299,7 +299,7 @@ class SelectedView:
         if self._check_new:
             self._check_new = False
             try:
-                fresh = await service.messages_after(login, folder_id, self._highest_uid())
+                fresh = await service.messages_after(login, folder, self._highest_uid())
             except BaseException:
                 self._check_new = True
                 raise
@@ -309,7 +309,7 @@ class SelectedView:
             ids = sorted(self._dirty)
             self._dirty.clear()
             try:
-                flags = await service.current_flags(login, folder_id, ids)
+                flags = await service.current_flags(login, folder, ids)
             except BaseException:
                 self._dirty.update(ids)
                 raise

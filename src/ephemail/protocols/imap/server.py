@@ -66,6 +66,7 @@ class _Connection:
         self.writer = writer
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+        ip = str(peer[0]) if isinstance(peer, tuple) else "?"
         config = server.config
         self.session = ImapSession(
             server.service,
@@ -76,6 +77,7 @@ class _Connection:
             ),
             self._send,
             self.peer,
+            ip=ip,
         )
         self.parser = ImapParser(
             ParserLimits(

@@ -40,6 +40,7 @@ from ephemail.services.imap import (
     ImapLogin,
     ImapService,
     MessageTooLarge,
+    OverQuota,
 )
 
 __all__ = ["ImapSession", "SessionConfig", "Step"]
@@ -79,11 +80,19 @@ class ImapSession:
     """The state of one IMAP connection; see the module docstring."""
 
     def __init__(
-        self, service: ImapService, config: SessionConfig, send: Send, peer: str = "?"
+        self,
+        service: ImapService,
+        config: SessionConfig,
+        send: Send,
+        peer: str = "?",
+        *,
+        ip: str | None = None,
     ) -> None:
         self.service = service
         self.config = config
         self.peer = peer
+        # The client's IP alone: the key failed logins are rate limited by.
+        self.ip = ip if ip is not None else (peer.rpartition(":")[0] or peer)
         self._send = send
         self._buffer: list[bytes] = []
         self._buffered = 0
@@ -91,6 +100,7 @@ class ImapSession:
         self.login: ImapLogin | None = None
         self.view: SelectedView | None = None
         self.subscription: EventSubscription | None = None
+        self.watched: str | None = None  # the mailbox whose events `subscription` carries
         self.pending_tag: str | None = None  # AUTHENTICATE / IDLE waiting for more input
 
     # -- output ----------------------------------------------------------------
@@ -138,9 +148,26 @@ class ImapSession:
     # -- events ------------------------------------------------------------------
     def note_event(self, event: Event) -> bool:
         """Record a bus event; True when the client may have something to learn."""
-        if self.view is None or self.login is None or event.mailbox != self.login.address:
+        view = self.view
+        if view is None or self.login is None or event.mailbox != view.folder.mailbox:
             return False
-        return self.view.note_event(event)
+        return view.note_event(event)
+
+    def watch_mailbox(self, address: str | None) -> bool:
+        """Follow the events of `address` (the mailbox of the folder being selected;
+        an account login sees several) instead of the previous one. True when the
+        subscription changed. The server starts pumping a new subscription after the
+        command; events in between wait in its queue."""
+        address = address or None
+        if address == self.watched:
+            return False
+        if self.subscription is not None:
+            self.subscription.close()
+            self.subscription = None
+        self.watched = address
+        if address is not None and self.state is not State.LOGOUT:
+            self.subscription = self.service.watch(address)
+        return True
 
     def resubscribe(self) -> None:
         """The bus dropped our subscription (we fell behind): subscribe again and
@@ -148,8 +175,8 @@ class ImapSession:
         if self.subscription is not None:
             self.subscription.close()
             self.subscription = None
-        if self.login is not None and self.state is not State.LOGOUT:
-            self.subscription = self.service.watch(self.login)
+        if self.watched is not None and self.state is not State.LOGOUT:
+            self.subscription = self.service.watch(self.watched)
         if self.view is not None:
             self.view.note_dropped()
 
@@ -196,6 +223,8 @@ class ImapSession:
             return Reply.no(str(exc) or "Not allowed", "CANNOT")
         except MessageTooLarge:
             return Reply.no("Message too large", "TOOBIG")
+        except OverQuota as exc:
+            return Reply.no(str(exc) or "Quota exceeded", "OVERQUOTA")
         except AccessDenied:
             return Reply.no("Access denied")
         except StoreError:

@@ -2,7 +2,10 @@
 
 The client only ever learns `NO [AUTHENTICATIONFAILED] Authentication failed`; the exact
 reason goes to the server log with the user name masked and never the password. A
-failed attempt waits `login_failure_delay` before the reply (slows guessing).
+failed attempt waits `login_failure_delay` before the reply (slows guessing). After too
+many failures from one IP or for one user name (services/ratelimit.py, bucket "login")
+the service refuses to try: `NO [UNAVAILABLE]` (RFC 5530 section 3: a temporary
+failure, the client may retry later), after the same delay.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from ephemail.domain.address import mask_address
 from ephemail.protocols.imap.ops.base import Reply, State, Step
 from ephemail.protocols.imap.proto.commands import Authenticate, Login
 from ephemail.services.imap import LoginFailed
+from ephemail.services.ratelimit import RateLimited
 
 if TYPE_CHECKING:
     from ephemail.protocols.imap.session import ImapSession
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ephemail.protocols.imap")
 
 _FAILED = Reply.no("Authentication failed", "AUTHENTICATIONFAILED")
+_THROTTLED = Reply.no("too many failed logins, try again later", "UNAVAILABLE")
 
 
 _ADDRESS = re.compile(r"[^\s@:]+@[^\s@:]+")
@@ -39,7 +44,11 @@ def _masked(reason: object) -> str:
 
 async def _log_in(session: ImapSession, username: str, password: str) -> Reply:
     try:
-        login = await session.service.authenticate(username, password)
+        login = await session.service.authenticate(username, password, ip=session.ip)
+    except RateLimited as exc:
+        log.warning("IMAP login refused for %s from %s: %s", _shown(username), session.peer, exc)
+        await _failure_delay(session)
+        return _THROTTLED
     except LoginFailed as exc:
         log.info(
             "IMAP login failed for %s from %s: %s", _shown(username), session.peer, _masked(exc)
@@ -48,8 +57,11 @@ async def _log_in(session: ImapSession, username: str, password: str) -> Reply:
         return _FAILED
     session.login = login
     session.state = State.AUTHENTICATED
-    session.subscription = session.service.watch(login)
-    log.info("IMAP login of %s from %s", mask_address(login.address), session.peer)
+    # A mailbox login follows its mailbox at once; an account login follows the
+    # mailbox of each folder it selects (ImapSession.watch_mailbox).
+    session.watch_mailbox(login.address)
+    how = "account" if login.address is None else "mailbox"
+    log.info("IMAP %s login of %s from %s", how, mask_address(login.user), session.peer)
     return Reply.ok("Logged in", f"CAPABILITY {session.capabilities}")
 
 

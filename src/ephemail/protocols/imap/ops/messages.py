@@ -53,7 +53,7 @@ async def fetch(session: ImapSession, command: Fetch) -> Reply:
         unseen = [e.uid for _, e in selected if SEEN not in e.flags]
         if unseen:
             changed = await session.service.store_flags(
-                login, view.folder.id, unseen, FlagMode.ADD, frozenset({SEEN})
+                login, view.folder, unseen, FlagMode.ADD, frozenset({SEEN})
             )
             for uid, flags in changed.items():
                 view.set_flags(uid, flags)
@@ -64,7 +64,11 @@ async def fetch(session: ImapSession, command: Fetch) -> Reply:
         contents = None
         if needs.structure:
             contents = await session.service.fetch(
-                login, [e.message_id for _, e in chunk], raw=needs.raw, structure=needs.sections
+                login,
+                view.folder,
+                [e.message_id for _, e in chunk],
+                raw=needs.raw,
+                structure=needs.sections,
             )
         for seq, entry in chunk:
             content = None
@@ -97,7 +101,7 @@ async def store(session: ImapSession, command: Store) -> Reply:
     if not selected:
         return Reply.ok("STORE completed")
     result = await session.service.store_flags(
-        login, view.folder.id, [e.uid for _, e in selected], command.mode, flags
+        login, view.folder, [e.uid for _, e in selected], command.mode, flags
     )
     for uid in sorted(result):
         seq = view.set_flags(uid, result[uid])
@@ -120,7 +124,7 @@ async def search(session: ImapSession, command: Search) -> Reply:
     messages = [e.as_message() for e in view.entries]
     texts = None
     if search_needs_text(command.key):
-        texts = await session.service.texts(login, [m.message_id for m in messages])
+        texts = await session.service.texts(login, view.folder, [m.message_id for m in messages])
     seqs = evaluate_search(command.key, messages, recent=view.recent, texts=texts)
     numbers = [view.entries[s - 1].uid for s in seqs] if command.uid else seqs
     line = b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + b"\r\n"
@@ -138,7 +142,7 @@ async def expunge(session: ImapSession, command: Expunge) -> Reply:
     view = session.require_view()
     if view.readonly:
         return _READ_ONLY
-    removed = await session.service.expunge(session.require_login(), view.folder.id)
+    removed = await session.service.expunge(session.require_login(), view.folder)
     await _send_expunges(session, view, removed)
     return Reply.ok("EXPUNGE completed")
 
@@ -150,7 +154,7 @@ async def uid_expunge(session: ImapSession, command: UidExpunge) -> Reply:
         return _READ_ONLY
     uids = [e.uid for _, e in view.by_uid(command.uids.ranges)]
     if uids:
-        removed = await session.service.expunge(session.require_login(), view.folder.id, uids)
+        removed = await session.service.expunge(session.require_login(), view.folder, uids)
         await _send_expunges(session, view, removed)
     return Reply.ok("EXPUNGE completed")
 
@@ -163,7 +167,7 @@ async def copy(session: ImapSession, command: Copy) -> Reply:
     if not selected:
         return Reply.ok("No messages to copy")
     result = await session.service.copy(
-        login, view.folder.id, [e.uid for _, e in selected], command.mailbox
+        login, view.folder, [e.uid for _, e in selected], command.mailbox
     )
     if command.mailbox == view.folder.name:
         view.expect_new()
@@ -191,7 +195,7 @@ async def move(session: ImapSession, command: Move) -> Reply:
     if command.mailbox == view.folder.name:
         return Reply.no("Cannot move messages to the same folder", "CANNOT")
     result = await session.service.move(
-        login, view.folder.id, [e.uid for _, e in selected], command.mailbox
+        login, view.folder, [e.uid for _, e in selected], command.mailbox
     )
     if result.pairs:
         code = _copyuid(result.uidvalidity, result.pairs)

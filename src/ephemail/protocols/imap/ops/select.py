@@ -20,7 +20,10 @@ async def _open(session: ImapSession, name: str, *, readonly: bool) -> Reply:
     login = session.require_login()
     # A failed SELECT leaves no folder selected (RFC 3501 section 6.3.1).
     session.deselect()
-    selection = await session.service.select(login, name, readonly=readonly)
+    # The session follows the folder's mailbox before it is read: nothing is missed.
+    selection = await session.service.select(
+        login, name, readonly=readonly, before_read=session.watch_mailbox
+    )
     view = SelectedView.from_selection(selection, readonly=readonly)
     keywords: set[str] = set()
     for entry in view.entries:
@@ -59,7 +62,7 @@ async def close(session: ImapSession, command: Close) -> Reply:
     view = session.require_view()
     session.deselect()
     if not view.readonly:
-        await session.service.expunge(session.require_login(), view.folder.id)
+        await session.service.expunge(session.require_login(), view.folder)
     return Reply.ok("CLOSE completed")
 
 
