@@ -40,7 +40,13 @@ def test_domain_lifecycle_and_exit_codes(tmp_path: Path) -> None:
     assert duplicate.returncode == 1 and "exists already" in duplicate.stderr
     listed = json.loads(run(tmp_path, "domain", "list", "--json").stdout)
     assert listed == [
-        {"name": "example.com", "active": True, "shared": False, "retention_hours": 2.0}
+        {
+            "name": "example.com",
+            "active": True,
+            "shared": False,
+            "owner": None,
+            "retention_hours": 2.0,
+        }
     ]
     assert "example.com\tactive retention=2h" in run(tmp_path, "domain", "list").stdout
     bad = run(tmp_path, "domain", "add", "not a domain")

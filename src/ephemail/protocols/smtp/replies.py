@@ -87,6 +87,10 @@ DOMAIN_NOT_ALLOWED: Final = b"550 5.1.2 Domain not allowed" + CRLF
 DOMAIN_BANNED: Final = b"550 5.7.1 Domain banned" + CRLF
 ADDRESS_BANNED: Final = b"550 5.7.1 Address banned" + CRLF
 TOO_MANY_RECIPIENTS: Final = b"452 4.5.3 Too many recipients" + CRLF
+# Quotas (RFC 3463 X.2.2 "mailbox full"; 452 is RFC 5321's "insufficient storage", a
+# temporary answer, so the sender keeps the message and retries later).
+MAILBOX_FULL: Final = b"452 4.2.2 Mailbox full" + CRLF
+OVER_QUOTA: Final = b"452 4.2.2 Over quota" + CRLF
 MESSAGE_TOO_LARGE: Final = b"552 5.3.4 Message too large" + CRLF
 SMUGGLING: Final = b"550 5.5.2 Bare CR or LF with dot in message (possible SMTP smuggling)" + CRLF
 STORAGE_UNAVAILABLE: Final = b"451 4.3.0 Storage unavailable, try again later" + CRLF

@@ -36,12 +36,18 @@ from aiosmtpd.smtp import Session as AioSession
 from ephemail.domain.address import mask_address, normalize_address
 from ephemail.domain.messages import Envelope
 from ephemail.domain.policy import RecipientVerdict
+from ephemail.ports import StoreError
 from ephemail.protocols.smtp import replies as rp
 from ephemail.services.connections import Admission, ConnectionGate
 from ephemail.services.ingest import IngestService, IngestUnavailable
+from ephemail.services.ownership import QuotaVerdict
 from ephemail.services.policy import PolicyService
 
-__all__ = ["SmtpConfig", "SmtpServer"]
+__all__ = ["QuotaCheck", "SmtpConfig", "SmtpServer"]
+
+# Whether one more message of `size` bytes may be stored at a (normalised) address:
+# `OwnershipService.check_quota` (the mailbox's message cap, the owning account's quota).
+QuotaCheck = Callable[[str, int], Awaitable[QuotaVerdict]]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +117,11 @@ _RECIPIENT_REPLIES: Mapping[RecipientVerdict, bytes] = {
     RecipientVerdict.ADDRESS_BANNED: rp.ADDRESS_BANNED,
 }
 
+_QUOTA_REPLIES: Mapping[QuotaVerdict, bytes] = {
+    QuotaVerdict.MAILBOX_FULL: rp.MAILBOX_FULL,
+    QuotaVerdict.OVER_QUOTA: rp.OVER_QUOTA,
+}
+
 _HELO_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]")
 
 
@@ -144,6 +155,16 @@ def _ip_literal(ip: str) -> str:
 _date_cache: tuple[int, str] = (0, "")
 
 
+def _declared_size(mail_options: list[str]) -> int:
+    """The RFC 1870 `SIZE=` value given at MAIL FROM (aiosmtpd has checked it is digits
+    and uppercased the options), else 0."""
+    for option in mail_options:
+        if option.startswith("SIZE="):
+            value = option[5:]
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
 def _rfc5322_now() -> str:
     """RFC 5322 date-time of now in UTC, formatted at most once a second."""
     global _date_cache
@@ -163,10 +184,12 @@ class _Handler:
         gate: ConnectionGate,
         policy: PolicyService,
         ingest: IngestService,
+        quota: QuotaCheck | None = None,
     ) -> None:
         self._gate = gate
         self._policy = policy
         self._ingest = ingest
+        self._quota = quota
         self._default_domain = config.default_domain
         self._max_recipients = config.max_recipients
         host = config.hostname
@@ -291,6 +314,15 @@ class _Handler:
             return _RECIPIENT_REPLIES.get(verdict, rp.DOMAIN_NOT_ALLOWED)
         if len(recipients) >= self._max_recipients:
             return rp.TOO_MANY_RECIPIENTS
+        if self._quota is not None:
+            # RFC 5321 4.5.3.1.10 / RFC 3463 X.2.2: a full mailbox refuses this recipient
+            # only (452: temporary, the sender retries it later); the others go on. The
+            # size is what MAIL FROM announced (RFC 1870), else 0: "is it full already".
+            refusal = await self._quota_refusal(
+                server, "RCPT", recipient, _declared_size(envelope.mail_options)
+            )
+            if refusal is not None:
+                return refusal
         recipients.append(recipient)
         envelope.rcpt_options.extend(rcpt_options)
         return rp.RCPT_OK
@@ -319,6 +351,19 @@ class _Handler:
         )
         raw = trace.encode("utf-8", "replace") + content
         recipients = tuple(envelope.rcpt_tos)
+        if self._quota is not None:
+            # Re-check every accepted recipient with the real size. When one of them would
+            # go over its cap or quota, the WHOLE transaction gets the 452 and nothing is
+            # stored: DATA has a single reply for every recipient (RFC 5321 3.3), storing
+            # for some while answering 4xx would deliver those twice on the retry, and
+            # answering 250 while dropping one would lose mail silently. The sender keeps
+            # the message and retries (or bounces it after its own queue lifetime).
+            # The check is not a reservation: concurrent transactions may overshoot a
+            # quota by at most the messages that were in flight together.
+            for recipient in recipients:
+                refusal = await self._quota_refusal(server, "DATA", recipient, len(raw))
+                if refusal is not None:
+                    return refusal
         server.committing = True
         try:
             result = await self._ingest.deliver(
@@ -342,6 +387,34 @@ class _Handler:
                 len(raw),
             )
         return rp.QUEUED_PREFIX + result.queue_id.encode("ascii") + rp.CRLF
+
+    async def _quota_refusal(
+        self, server: _Connection, stage: str, recipient: str, size: int
+    ) -> bytes | None:
+        """The 452 for `recipient` (451 when the quota could not be checked), or None
+        when a message of `size` bytes fits. Fails closed: a temporary answer, never
+        mail stored past a quota."""
+        assert self._quota is not None
+        try:
+            verdict = await self._quota(recipient, size)
+        except StoreError as exc:
+            log.warning("%s: quota of %s not checked: %s", stage, mask_address(recipient), exc)
+            return rp.STORAGE_UNAVAILABLE
+        except Exception:
+            log.exception("%s: quota of %s not checked", stage, mask_address(recipient))
+            return rp.LOCAL_ERROR
+        if verdict is QuotaVerdict.OK:
+            return None
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s refused for %s from %s: %s (%d bytes)",
+                stage,
+                mask_address(recipient),
+                server.client_ip,
+                verdict.value,
+                size,
+            )
+        return _QUOTA_REPLIES.get(verdict, rp.OVER_QUOTA)
 
     async def handle_exception(self, error: Exception) -> bytes:
         log.error("SMTP command failed: %s", type(error).__name__, exc_info=error)
@@ -621,9 +694,10 @@ class SmtpServer:
         gate: ConnectionGate,
         policy: PolicyService,
         ingest: IngestService,
+        quota: QuotaCheck | None = None,
     ) -> None:
         self.config = config
-        self.handler = _Handler(config, gate, policy, ingest)
+        self.handler = _Handler(config, gate, policy, ingest, quota)
         host = config.hostname
         ident = f"ESMTP {config.banner}"
         self.replies = rp.aiosmtpd_replies(f"220 {host} {ident}")
