@@ -3,12 +3,21 @@
 // Routes: /                       the start page
 //         /m/{address}            an inbox (?folder= an IMAP folder other than INBOX, ?q= a search)
 //         /m/{address}/{id}       an inbox with one message open (same parameters)
-import { api, ApiError, loadCapabilities, normaliseFolder, urls } from "./lib/api.js";
+//         /signin, /register      an account's sign-in and registration (?next= where to go then)
+//         /account/mailboxes      the signed-in account's own mailboxes
+//         /account/tokens         its API and IMAP tokens
+//         /admin/{section}        users, domains, bans, stats (admins)
+import { api, ApiError, describeError, loadCapabilities, normaliseFolder, urls } from "./lib/api.js";
+import { AccountMenu } from "./lib/accountmenu.js";
 import { h, isTypingTarget, replace } from "./lib/dom.js";
 import { icon } from "./lib/icons.js";
 import { prefs } from "./lib/prefs.js";
+import { session } from "./lib/session.js";
 import { copyText, toast, toggleHelp } from "./lib/ui.js";
 import { refreshTimes } from "./lib/widgets.js";
+import { MailboxesView, TokensView } from "./views/account.js";
+import { AdminView } from "./views/admin.js";
+import { RegisterView, SignInView } from "./views/auth.js";
 import { HomeView } from "./views/home.js";
 import { InboxView } from "./views/inbox.js";
 
@@ -31,7 +40,8 @@ const liveIndicator = h("span", { class: "live", hidden: true, role: "status", d
 );
 const themeButton = h("button", { type: "button", class: "btn btn-icon", dataset: { action: "theme" }, onclick: () => toggleTheme() });
 const helpButton = h("button", { type: "button", class: "btn btn-icon", dataset: { action: "help" }, title: "Keyboard shortcuts (?)", "aria-label": "Keyboard shortcuts", onclick: () => toggleHelp() }, icon("keyboard"));
-replace(actionsSlot, liveIndicator, themeButton, helpButton);
+const accountMenu = new AccountMenu({ signOut: () => signOut() });
+replace(actionsSlot, liveIndicator, themeButton, helpButton, accountMenu.el);
 
 function setLive(status) {
   if (!status || status === "idle") {
@@ -110,10 +120,26 @@ async function generate(domain = prefs.domain()) {
   return address;
 }
 
+// ----- the account ------------------------------------------------------------------------
+
+async function signOut() {
+  try {
+    await session.signOut();
+  } catch (err) {
+    toast(describeError(err), { kind: "error" });
+    return;
+  }
+  toast("Signed out", { kind: "success" });
+  const target = parseRoute();
+  if (target.name === "inbox") mount(() => new InboxView(viewRoot, ctx, target.address, target));
+  else navigate("/");
+}
+
 // ----- routing ----------------------------------------------------------------------------
 
 const ctx = {
   caps: {},
+  session,
   navigate,
   setCenter,
   setLive,
@@ -122,8 +148,22 @@ const ctx = {
 };
 let current = null;
 
+const VIEWS = {
+  signin: SignInView,
+  register: RegisterView,
+  mailboxes: MailboxesView,
+  tokens: TokensView,
+  admin: AdminView,
+};
+
 function parseRoute() {
   const params = new URLSearchParams(window.location.search);
+  const path = window.location.pathname.replace(/\/+$/, "") || "/";
+  if (path === "/signin" || path === "/register") return { name: path.slice(1), next: params.get("next") };
+  if (path === "/account" || path === "/account/mailboxes") return { name: "mailboxes" };
+  if (path === "/account/tokens") return { name: "tokens" };
+  const admin = path.match(/^\/admin(?:\/([a-z]+))?$/);
+  if (admin) return { name: "admin", section: admin[1] || "users" };
   const q = params.get("q") || "";
   const folder = normaliseFolder(params.get("folder"));
   const match = window.location.pathname.match(/^\/m\/([^/]+)(?:\/([^/]+))?\/?$/);
@@ -165,6 +205,15 @@ function route() {
       return;
     }
     mount(() => new InboxView(viewRoot, ctx, target.address, target));
+    return;
+  }
+  const View = VIEWS[target.name];
+  if (View) {
+    if (current instanceof View) {
+      current.show(target);
+      return;
+    }
+    mount(() => new View(viewRoot, ctx, target));
     return;
   }
   if (!(current instanceof HomeView)) mount(() => new HomeView(viewRoot, ctx));
@@ -218,8 +267,17 @@ document.addEventListener("keydown", (e) => {
 
 async function start() {
   paintThemeButton();
-  ctx.caps = await loadCapabilities();
+  const caps = loadCapabilities();
+  // Who is signed in is asked at once; pages that need to know wait for the answer.
+  const known = caps.then((found) => {
+    if (found.accounts) return session.refresh();
+    session.supported = false;
+    session.forget();
+    return null;
+  });
+  ctx.caps = await caps;
   route();
+  await known;
   setInterval(() => refreshTimes(), 30_000);
   document.documentElement.dataset.ready = "true";
 }

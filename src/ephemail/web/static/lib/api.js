@@ -1,17 +1,32 @@
 // The HTTP API of docs/api.md, as the web app uses it. Errors become ApiError with the
 // server's JSON error code and message, so views can explain what went wrong.
+//
+// A signed-in browser is authenticated by the HttpOnly session cookie; every write (POST, PUT,
+// PATCH, DELETE) also carries the session's CSRF token in `X-CSRF-Token`, kept here in memory
+// only (never in storage), as `GET /api/v1/auth/me` and the login answer hand it out.
 
 const enc = encodeURIComponent;
 // App URLs keep an address readable: "@" and "+" are allowed as-is in a path segment (RFC 3986).
 const pathPart = (value) => encodeURIComponent(value).replace(/%40/g, "@").replace(/%2B/g, "+");
 const SOURCE_DISPLAY_LIMIT = 2 * 1024 * 1024;
 
+const CSRF_HEADER = "X-CSRF-Token";
+const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+let csrfToken = null;
+
+/** Remember (or forget, with null) the CSRF token of the current web session. */
+export function setCsrfToken(token) {
+  csrfToken = typeof token === "string" && token ? token : null;
+}
+
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, { retryAfter = null } = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    /** Seconds to wait before trying again (429 answers carry Retry-After). */
+    this.retryAfter = retryAfter;
   }
 
   /** The server does not offer this route (an older or partial deployment). */
@@ -25,10 +40,17 @@ export function describeError(err, feature = "This") {
   if (!(err instanceof ApiError)) return err && err.message ? err.message : "Something went wrong.";
   if (err.missingRoute) return `${feature} isn't available on this server yet.`;
   if (err.status === 0) return "Can't reach the server. Check your connection.";
-  if (err.status === 403) return "You don't have access to this mailbox.";
-  if (err.status === 429) return "Too many requests. Wait a moment and try again.";
+  if (err.status === 401) return "Sign in to do that.";
+  if (err.status === 403) return err.code === "csrf_failed" ? "Your session changed. Reload the page and try again." : "You're not allowed to do that.";
+  if (err.status === 429) return retryText(err);
   if (err.status >= 500) return "The server had a problem. Try again in a moment.";
   return err.message || `Request failed (${err.status}).`;
+}
+
+/** "Too many attempts. Try again in 12 s." from a 429's Retry-After. */
+export function retryText(err) {
+  const wait = err && Number.isFinite(err.retryAfter) ? Math.max(1, Math.ceil(err.retryAfter)) : null;
+  return wait ? `Too many attempts. Try again in ${wait} s.` : "Too many attempts. Wait a moment and try again.";
 }
 
 function withQuery(path, query) {
@@ -41,31 +63,60 @@ function withQuery(path, query) {
   return qs ? `${path}?${qs}` : path;
 }
 
-async function call(method, path, { query, json, signal } = {}) {
-  const init = { method, headers: { Accept: "application/json" }, signal, credentials: "same-origin" };
+async function send(method, path, { query, json, signal, headers = {} } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers }, signal, credentials: "same-origin" };
+  if (WRITE_METHODS.has(method) && csrfToken) init.headers[CSRF_HEADER] = csrfToken;
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
   }
-  let response;
   try {
-    response = await fetch(withQuery(path, query), init);
+    return await fetch(withQuery(path, query), init);
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
     throw new ApiError(0, "network", "Can't reach the server.");
   }
+}
+
+function errorOf(response, body) {
+  const error = body && typeof body === "object" && body.error ? body.error : {};
+  const header = Number.parseInt(response.headers.get("retry-after") || "", 10);
+  return new ApiError(
+    response.status,
+    typeof error.code === "string" ? error.code : `http_${response.status}`,
+    typeof error.message === "string" ? error.message : response.statusText || "Request failed",
+    { retryAfter: Number.isFinite(header) ? header : null },
+  );
+}
+
+/** Ask the server for the session's CSRF token again (it was missing or stale). */
+async function refreshCsrf() {
+  try {
+    const response = await fetch("/api/v1/auth/me", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    const body = response.ok ? await response.json() : null;
+    setCsrfToken(body && body.csrf_token);
+  } catch {
+    // the retry below fails with the server's answer
+  }
+}
+
+async function call(method, path, options = {}) {
+  let response = await send(method, path, options);
+  let body = await readBody(response);
+  if (response.status === 403 && WRITE_METHODS.has(method) && body && body.error && body.error.code === "csrf_failed") {
+    // The page outlived its token (another tab signed in again): fetch the current one, once.
+    await refreshCsrf();
+    response = await send(method, path, options);
+    body = await readBody(response);
+  }
+  if (!response.ok) throw errorOf(response, body);
+  return response.status === 204 ? null : body;
+}
+
+async function readBody(response) {
   if (response.status === 204) return null;
   const type = response.headers.get("content-type") || "";
-  const body = type.includes("json") ? await response.json().catch(() => null) : null;
-  if (!response.ok) {
-    const error = body && typeof body === "object" && body.error ? body.error : {};
-    throw new ApiError(
-      response.status,
-      typeof error.code === "string" ? error.code : `http_${response.status}`,
-      typeof error.message === "string" ? error.message : response.statusText || "Request failed",
-    );
-  }
-  return body;
+  return type.includes("json") ? response.json().catch(() => null) : null;
 }
 
 export const urls = {
@@ -75,6 +126,12 @@ export const urls = {
   // The folder is a query parameter (absent for INBOX), so a reload keeps it.
   inbox: (address, q, folder) => withQuery(`/m/${pathPart(address)}`, { folder: folderParam(folder), q }),
   message: (address, id, q, folder) => withQuery(`/m/${pathPart(address)}/${pathPart(id)}`, { folder: folderParam(folder), q }),
+  // Account pages; `next` brings a visitor back after signing in.
+  signIn: (next) => withQuery("/signin", { next: next && next !== "/signin" ? next : null }),
+  register: (next) => withQuery("/register", { next }),
+  mailboxes: () => "/account/mailboxes",
+  tokens: () => "/account/tokens",
+  admin: (section = "users") => `/admin/${section}`,
 };
 
 /** The IMAP name of the inbox (RFC 3501 section 5.1: "INBOX" in any case means it). */
@@ -102,6 +159,39 @@ export const api = {
   setSeen: (id, seen) => call("PATCH", `/api/v1/messages/${enc(id)}`, { json: { seen } }),
   deleteMessage: (id) => call("DELETE", `/api/v1/messages/${enc(id)}`),
   extract: (id, signal) => call("GET", `/api/v1/messages/${enc(id)}/extract`, { signal }),
+
+  // accounts and sessions
+  me: () => call("GET", "/api/v1/auth/me"),
+  login: (email, password) => call("POST", "/api/v1/auth/login", { json: { email, password } }),
+  register: (email, password) => call("POST", "/api/v1/auth/register", { json: { email, password } }),
+  logout: () => call("POST", "/api/v1/auth/logout"),
+  tokens: () => call("GET", "/api/v1/tokens"),
+  createToken: (body) => call("POST", "/api/v1/tokens", { json: body }),
+  revokeToken: (id) => call("DELETE", `/api/v1/tokens/${enc(id)}`),
+  ownedMailboxes: () => call("GET", "/api/v1/account/mailboxes"),
+  createOwnedMailbox: (body) => call("POST", "/api/v1/account/mailboxes", { json: body }),
+  deleteMailbox: (address) => call("DELETE", `/api/v1/mailboxes/${enc(address)}`),
+
+  // first-claim passwords on public mailboxes
+  mailboxStatus: (address, signal) => call("GET", `/api/v1/mailboxes/${enc(address)}/status`, { signal }),
+  claim: (address, password) => call("POST", `/api/v1/mailboxes/${enc(address)}/claim`, { json: { password } }),
+  release: (address, password) => call("POST", `/api/v1/mailboxes/${enc(address)}/release`, { json: { password } }),
+  unlock: (address, password) => call("POST", `/api/v1/mailboxes/${enc(address)}/unlock`, { json: { password } }),
+
+  // administration (admins only)
+  admin: {
+    users: () => call("GET", "/api/v1/admin/users"),
+    addUser: (body) => call("POST", "/api/v1/admin/users", { json: body }),
+    updateUser: (id, body) => call("PATCH", `/api/v1/admin/users/${enc(id)}`, { json: body }),
+    deleteUser: (id) => call("DELETE", `/api/v1/admin/users/${enc(id)}`),
+    domains: () => call("GET", "/api/v1/admin/domains"),
+    addDomain: (body) => call("POST", "/api/v1/admin/domains", { json: body }),
+    deleteDomain: (name) => call("DELETE", `/api/v1/admin/domains/${enc(name)}`),
+    bans: () => call("GET", "/api/v1/admin/bans"),
+    addBan: (body) => call("POST", "/api/v1/admin/bans", { json: body }),
+    deleteBan: (id) => call("DELETE", `/api/v1/admin/bans/${enc(id)}`),
+    stats: () => call("GET", "/api/v1/admin/stats"),
+  },
 
   /** The raw message as text for the Source tab (the first 2 MiB of it). */
   async source(id, signal) {
@@ -139,6 +229,8 @@ export async function loadCapabilities() {
     attachments: true,
     extract: true,
     folders: true,
+    accounts: true,
+    claim: true,
   };
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 2500);
@@ -163,6 +255,8 @@ export async function loadCapabilities() {
       attachments: has("GET", "/api/v1/messages/{}/attachments/{}"),
       extract: has("GET", "/api/v1/messages/{}/extract"),
       folders: has("GET", "/api/v1/mailboxes/{}/folders"),
+      accounts: has("GET", "/api/v1/auth/me"),
+      claim: has("POST", "/api/v1/mailboxes/{}/claim"),
     };
   } catch {
     return all;

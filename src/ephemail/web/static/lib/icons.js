@@ -43,6 +43,14 @@ const ICONS = {
   draft: ["M15.5 4.5l4 4L9 19H5v-4z", "M13 7l4 4"],
   archive: [["rect", { x: 3, y: 4.5, width: 18, height: 4.5, rx: 1 }], "M5 9v9.5A1.5 1.5 0 0 0 6.5 20h11a1.5 1.5 0 0 0 1.5-1.5V9", "M10 13h4"],
   junk: [["circle", { cx: 12, cy: 12, r: 8.5 }], "M6 6l12 12"],
+  user: [["circle", { cx: 12, cy: 8.5, r: 3.8 }], "M4.5 20a7.5 7.5 0 0 1 15 0"],
+  users: [["circle", { cx: 9, cy: 8.5, r: 3.5 }], "M2.5 19.5a6.5 6.5 0 0 1 13 0", "M15.5 5.2a3.5 3.5 0 0 1 0 6.6", "M18 13.7a6.5 6.5 0 0 1 3.5 5.8"],
+  logout: ["M14 4h4a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-4", "M10 16.5 5.5 12 10 7.5", "M5.5 12H16"],
+  unlock: [["rect", { x: 5, y: 10.5, width: 14, height: 10, rx: 2 }], "M8 10.5V8a4 4 0 0 1 7.7-1.5"],
+  plus: ["M12 5v14", "M5 12h14"],
+  globe: [["circle", { cx: 12, cy: 12, r: 9 }], "M3 12h18", "M12 3c2.5 2.6 3.7 5.6 3.7 9s-1.2 6.4-3.7 9c-2.5-2.6-3.7-5.6-3.7-9S9.5 5.6 12 3z"],
+  ban: [["circle", { cx: 12, cy: 12, r: 9 }], "M5.6 5.6l12.8 12.8"],
+  chart: ["M4 20h16", "M7 16.5V11", "M12 16.5V6.5", "M17 16.5v-3.5"],
 };
 
 /** An icon as an <svg> element (decorative: hidden from screen readers). */

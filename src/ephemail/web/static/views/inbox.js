@@ -1,13 +1,17 @@
 // The inbox of one address: the message list of one folder (INBOX unless the URL names
 // another; live, searchable, paginated) beside the reader, with a folder switcher when an
-// IMAP client has made more folders.
-import { api, ApiError, describeError, INBOX, normaliseFolder, urls } from "../lib/api.js";
+// IMAP client has made more folders. A public mailbox can be claimed with a password here; a
+// claimed one asks for its password (the unlock cookie then opens reads and live updates).
+import { api, ApiError, describeError, INBOX, normaliseFolder, retryText, urls } from "../lib/api.js";
 import { h, prefersReducedMotion, replace } from "../lib/dom.js";
 import { FolderSwitcher, folderIconName, folderLabel } from "../lib/folders.js";
 import { formatSize, parseMailbox, plural, senderLabel } from "../lib/format.js";
+import { busy, field, FormError, passwordDialog } from "../lib/forms.js";
 import { icon, iconButton } from "../lib/icons.js";
 import { LiveFeed } from "../lib/live.js";
+import { signInPrompt } from "../lib/page.js";
 import { prefs } from "../lib/prefs.js";
+import { session } from "../lib/session.js";
 import { confirmDialog, copyButton, copyText, toast } from "../lib/ui.js";
 import { avatar, emptyState, listSkeleton, timeAgo } from "../lib/widgets.js";
 import { ReaderView } from "./reader.js";
@@ -20,6 +24,8 @@ const RESYNC_DELAY_MS = 250;
 // The events that change some folder's total or unread count (message.flags does not).
 const COUNTED_EVENTS = new Set(["message.received", "message.deleted", "message.read", "message.moved"]);
 const SEARCH_EXAMPLES = ["from:", "subject:", "has:attachment", "is:unread", '"exact phrase"', "-word"];
+// The account password policy applies to mailbox passwords too.
+const MIN_MAILBOX_PASSWORD = 8;
 
 const byNewest = (a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
@@ -58,6 +64,10 @@ export class InboxView {
     this.resyncWanted = false;
     this.pollTimer = null;
     this.live = null;
+    // What the status route says: {kind: "public"|"claimed"|"owned", claimed, exists}.
+    this.access = null;
+    this.locked = false;
+    this.claimSlot = h("span", { class: "claim-slot" });
     this.build();
     this.reader = new ReaderView(this.readerPane, ctx, {
       setSeen: (id, seen, opts) => this.setSeen(id, seen, opts),
@@ -163,6 +173,7 @@ export class InboxView {
       icon("mail", { size: 16 }),
       h("span", { class: "address-text", dataset: { address: this.address }, text: this.address }),
       copyButton(this.address, "Copy address", { toastText: "Address copied", cls: "btn-small" }),
+      this.claimSlot,
     ));
     this.updateTitle();
   }
@@ -196,8 +207,10 @@ export class InboxView {
       return;
     }
     if (controller.signal.aborted) return;
+    this.locked = false;
     this.adoptAddress(page.mailbox);
     this.refreshFolders();
+    this.refreshAccess();
     this.messages = [...page.messages].sort(byNewest);
     this.byId = new Map(this.messages.map((m) => [m.id, m]));
     this.nextCursor = page.next_cursor;
@@ -238,6 +251,10 @@ export class InboxView {
     this.loaded = false;
     this.loadError = err;
     replace(this.footer);
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403) && !err.missingRoute) {
+      this.showLocked(err);
+      return;
+    }
     const badQuery = this.q && err instanceof ApiError && (err.status === 400 || err.status === 422);
     if (badQuery) {
       this.searchError.textContent = err.message || "That search doesn't parse.";
@@ -354,6 +371,7 @@ export class InboxView {
   }
 
   unmount() {
+    this.unmounted = true;
     if (this.live) this.live.stop();
     this.live = null;
     clearInterval(this.pollTimer);
@@ -366,6 +384,175 @@ export class InboxView {
     this.observer.disconnect();
     this.ctx.setCenter(null);
     this.ctx.setLive(null);
+  }
+
+  // ----- access: claim, release, unlock ----------------------------------------------------
+
+  /** Ask who this mailbox belongs to (public, claimed, owned) for the claim controls. */
+  async refreshAccess() {
+    if (!this.ctx.caps.claim) return null;
+    try {
+      this.access = await api.mailboxStatus(this.address);
+    } catch {
+      this.access = null;
+    }
+    if (!this.unmounted) this.paintClaim();
+    return this.access;
+  }
+
+  /** The button beside the address: Claim (public), Release (claimed, readable here), or a badge. */
+  paintClaim() {
+    const kind = this.access && typeof this.access.kind === "string" ? this.access.kind : null;
+    if (!kind || (this.locked && kind !== "owned")) {
+      replace(this.claimSlot);
+      return;
+    }
+    if (kind === "owned") {
+      replace(this.claimSlot, h("span", { class: "kind-badge", title: "A private mailbox of an account", dataset: { kind } }, icon("user", { size: 14 }), h("span", { class: "kind-label", text: "Private" })));
+      return;
+    }
+    const claimed = kind === "claimed";
+    replace(this.claimSlot, h("button", {
+      type: "button",
+      class: "btn btn-small claim-btn",
+      title: claimed ? "Release the claim: make this mailbox public again" : "Claim this mailbox with a password",
+      dataset: { action: claimed ? "release" : "claim", kind },
+      onclick: () => (claimed ? this.release() : this.claim()),
+    }, icon(claimed ? "unlock" : "lock", { size: 15 }), h("span", { class: "btn-label", text: claimed ? "Release" : "Claim" })));
+  }
+
+  async claim() {
+    const address = this.address;
+    const done = await passwordDialog({
+      title: "Claim this mailbox",
+      text: ["Anyone who knows ", h("strong", { class: "break", text: address }), " can read it now. Claiming sets a password: from then on only people who enter it can read the mail (this browser stays unlocked)."],
+      confirmLabel: "Claim",
+      repeat: true,
+      minLength: MIN_MAILBOX_PASSWORD,
+      messages: {
+        already_claimed: "Someone claimed this mailbox already.",
+        409: "Someone claimed this mailbox already.",
+      },
+      submit: async (password) => {
+        await api.claim(address, password);
+        // The claim route proves nothing to later reads: unlock this browser with the same
+        // password (an HttpOnly cookie), so the list and live updates keep working.
+        try {
+          await api.unlock(address, password);
+        } catch {
+          // reads will ask for the password
+        }
+      },
+    });
+    if (!done || this.unmounted) {
+      if (!done) this.refreshAccess();
+      return;
+    }
+    toast("Mailbox claimed: only people with the password can read it now", { kind: "success" });
+    this.access = { ...(this.access || {}), kind: "claimed", claimed: true };
+    this.paintClaim();
+    this.restartLive();
+  }
+
+  async release() {
+    const address = this.address;
+    const done = await passwordDialog({
+      title: "Release this mailbox",
+      text: ["Enter the password of ", h("strong", { class: "break", text: address }), ". Released, it is public again: anyone who knows the address can read it."],
+      confirmLabel: "Release",
+      iconName: "unlock",
+      messages: {
+        not_claimed: "This mailbox isn't claimed (any more).",
+        invalid_credentials: "Wrong password.",
+        401: "Wrong password.",
+        403: "Wrong password.",
+      },
+      submit: (password) => api.release(address, password),
+    });
+    if (!done || this.unmounted) return;
+    toast("Mailbox released: it is public again", { kind: "success" });
+    this.access = { ...(this.access || {}), kind: "public", claimed: false };
+    this.paintClaim();
+  }
+
+  /** The list could not be read (401/403): ask for the mailbox password, a sign-in, or explain. */
+  async showLocked(err) {
+    this.locked = true;
+    if (this.live) {
+      this.live.stop();
+      this.live = null;
+    }
+    this.reader.abort();
+    this.reader.id = null;
+    replace(this.readerPane, emptyState({ iconName: "lock", title: "Locked", text: "Messages of this mailbox show here once you may read them." }));
+    const access = await this.refreshAccess();
+    if (this.unmounted || this.loaded) return;
+    const kind = access && access.kind;
+    if (kind === "claimed" || (!kind && err.status === 401)) {
+      // Unknown kind: the password may open it, or (anonymous) an account's sign-in.
+      replace(this.list, h("li", { class: "list-state" }, this.unlockForm({ offerSignIn: !kind && !session.signedIn })));
+      return;
+    }
+    if (err.status === 401 && !session.signedIn) {
+      replace(this.list, h("li", { class: "list-state" }, signInPrompt("This mailbox belongs to an account. Sign in to read it.")));
+      return;
+    }
+    replace(this.list, h("li", { class: "list-state" }, emptyState({
+      iconName: "shield",
+      tone: "error",
+      title: "Not allowed",
+      text: kind === "owned" ? "This mailbox belongs to another account." : describeError(err, "This mailbox"),
+      actions: [h("a", { class: "btn", href: "/", dataset: { link: "" }, text: "Choose another address" })],
+    })));
+  }
+
+  /** The password prompt of a claimed mailbox. */
+  unlockForm({ offerSignIn = false } = {}) {
+    const password = h("input", { class: "input", type: "password", name: "mailbox-password", autocomplete: "current-password", required: true });
+    const error = new FormError();
+    const button = h("button", { type: "submit", class: "btn btn-primary", dataset: { action: "unlock" } }, icon("unlock", { size: 16 }), h("span", { class: "btn-label", text: "Unlock" }));
+    const form = h("form", { class: "unlock-form", novalidate: true, dataset: { unlock: "" } },
+      h("div", { class: "empty-icon" }, icon("lock", { size: 28 })),
+      h("h2", { class: "empty-title", text: offerSignIn ? "This mailbox is protected" : "This mailbox is claimed" }),
+      h("p", { class: "empty-text" }, "Someone protected ", h("strong", { class: "break", text: this.address }), " with a password. Enter it to read the mail."),
+      field("Mailbox password", password),
+      error.el,
+      button,
+      offerSignIn ? h("p", { class: "unlock-alt" }, "Your account's mailbox? ", h("a", { href: urls.signIn(`${window.location.pathname}${window.location.search}`), dataset: { link: "" }, text: "Sign in" })) : null,
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      error.clear();
+      if (!password.value) {
+        error.show("Enter the password.");
+        password.focus();
+        return;
+      }
+      try {
+        await busy(button, () => api.unlock(this.address, password.value), "Unlocking…");
+      } catch (err) {
+        const wrong = err instanceof ApiError && (err.status === 401 || err.status === 403);
+        error.show(wrong ? "Wrong password." : err instanceof ApiError && err.status === 429 ? retryText(err) : describeError(err));
+        password.select();
+        password.focus();
+        return;
+      }
+      password.value = "";
+      toast("Unlocked", { kind: "success", timeout: 2000 });
+      this.load();
+    });
+    requestAnimationFrame(() => {
+      if (password.isConnected) password.focus({ preventScroll: true });
+    });
+    return form;
+  }
+
+  /** Reconnect the live feed, so the handshake carries cookies set since it opened. */
+  restartLive() {
+    if (!this.live) return;
+    this.live.stop();
+    this.live = null;
+    this.startLive();
   }
 
   // ----- rows -----------------------------------------------------------------------------
