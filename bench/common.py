@@ -88,6 +88,9 @@ def ephemail_env(
             # IMAP listens on a fixed port by default: off unless a suite asks for it
             # (bench/imap_bench.py), so two servers of one run never fight over it.
             "EPHEMAIL_IMAP_ENABLED": "false",
+            # Every load generator is one IP: a limit far above any rate reached keeps
+            # the limiter's per-request cost in the figures without answering 429.
+            "EPHEMAIL_RATE_API_PER_MINUTE": "1000000000",
         }
     )
     if database_url:
@@ -102,7 +105,8 @@ def ephemail_env_text(server_env: Sequence[tuple[str, str]], first: str) -> str:
     extra = " ".join(f"{k}={v}" for k, v in server_env)
     base = (
         f"{first} EPHEMAIL_SMTP_PORT=PORT EPHEMAIL_HTTP_PORT=PORT2 "
-        "EPHEMAIL_LOG_LEVEL=WARNING EPHEMAIL_RETENTION_HOURS=0"
+        "EPHEMAIL_LOG_LEVEL=WARNING EPHEMAIL_RETENTION_HOURS=0 "
+        "EPHEMAIL_RATE_API_PER_MINUTE=1000000000"
     )
     return base + (f" {extra}" if extra else "")
 
