@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -879,3 +879,23 @@ async def test_hashing_runs_off_the_event_loop(store: SqlStore) -> None:
     finally:
         task.cancel()
     assert ticks >= 3
+
+
+async def test_subscription_end_keeps_its_instant_whatever_the_offset(world: World) -> None:
+    """An end date given with an offset is the same instant after a round trip through
+    the store (which keeps UTC)."""
+    plus_two = timezone(timedelta(hours=2))
+    ends = datetime(2027, 3, 1, 9, 0, tzinfo=plus_two)
+    account = await world.accounts.add_account(
+        "offset@example.com", PASSWORD, subscription_ends_at=ends
+    )
+    stored = await world.store.get_account(account.id)
+    assert stored is not None and stored.subscription_ends_at == ends
+    assert stored.subscription_ends_at.utcoffset() == timedelta(0)
+    later = datetime(2027, 6, 1, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    updated = await world.accounts.update_account(
+        Principal.operator(), account.id, subscription_ends_at=later
+    )
+    assert updated.subscription_ends_at == later
+    fetched = await world.store.get_account(account.id)
+    assert fetched is not None and fetched.subscription_ends_at == later

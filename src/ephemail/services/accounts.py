@@ -18,7 +18,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ephemail.domain.accounts import (
@@ -114,6 +114,15 @@ class SessionPrincipal:
     principal: Principal
     session_id: int
     csrf_token: str
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """The same instant in UTC (the store keeps UTC; a naive time is taken as UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 class AccountService:
@@ -255,7 +264,7 @@ class AccountService:
             await self._hash(password),
             role=role,
             subscription_status=subscription_status,
-            subscription_ends_at=subscription_ends_at,
+            subscription_ends_at=_utc(subscription_ends_at),
             quota_bytes=quota_bytes,
         )
         if quota_bytes is not None:
@@ -360,7 +369,7 @@ class AccountService:
         if clear_subscription_ends_at:
             changes["subscription_ends_at"] = None
         elif subscription_ends_at is not None:
-            changes["subscription_ends_at"] = subscription_ends_at
+            changes["subscription_ends_at"] = _utc(subscription_ends_at)
         if clear_quota_bytes:
             changes["quota_bytes"] = None
         elif quota_bytes is not None:
