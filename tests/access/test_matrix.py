@@ -339,9 +339,7 @@ async def test_global_reads(world: World) -> None:
         }
         async with c.stream("GET", "/api/v1/events", headers=h) as sse:
             got["v1 SSE of every mailbox"] = sse.status_code
-        got["v1 WebSocket of every mailbox"] = await _ws_status(
-            world, "/api/v1/events?after=0", h
-        )
+        got["v1 WebSocket of every mailbox"] = await _ws_status(world, "/api/v1/events?after=0", h)
         expect = EXPECTED_GLOBAL[PRINCIPALS.index(principal)] == "Y"
         wrong += _check(got, expect, principal)
     assert not wrong, "\n".join(wrong)
