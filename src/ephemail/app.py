@@ -349,7 +349,7 @@ class Application:
                 ),
                 policy=self.policy,
                 ingest=self.ingest,
-                quota=self.ownership.check_quota,
+                quota=self.ownership.check_delivery,
             )
             self.smtp_port = await self._smtp.start(s.smtp_bind, s.smtp_port)
         if s.imap_enabled:

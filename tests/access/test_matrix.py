@@ -143,7 +143,10 @@ async def world(app_factory: StartApp, database_url: str) -> AsyncIterator[World
     accounts = {}
     for email, role in ((OWNER, Role.USER), (OTHER, Role.USER), (ADMIN, Role.ADMIN)):
         accounts[email] = await app.accounts.add_account(email, ACCOUNT_PASSWORD, role=role)
-    await app.policy_admin.add_domain(DOMAIN, active=True, shared=False, retention_hours=None)
+    # Owned by OWNER and shared (the Cybertemp model): public and claimed temp mailboxes
+    # and owned ones live side by side. A private domain is tested in tests/smtp and
+    # tests/services (no public mailbox may exist there at all).
+    await app.policy_admin.add_domain(DOMAIN, active=True, shared=True, retention_hours=None)
     await app.policy_admin.set_domain_owner(DOMAIN, accounts[OWNER].id)
     await app.policy.refresh()
 

@@ -81,7 +81,7 @@ async def test_domains_and_create_mailbox(api: tuple[httpx.AsyncClient, Any]) ->
     client, app = api
     domains = (await client.get("/api/v1/domains")).json()["domains"]
     default = app.settings.default_domain
-    assert domains[0] == {"name": default, "shared": False, "default": True}
+    assert domains[0] == {"name": default, "shared": False, "default": True, "owned": False}
 
     random = await client.post("/api/v1/mailboxes", json={})
     assert random.status_code == 201
@@ -130,7 +130,7 @@ async def test_domains_mode_limits_creation(app_factory: StartApp) -> None:
     await app.policy_admin.add_domain("mail.test", shared=True)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as client:
         domains = (await client.get("/api/v1/domains")).json()["domains"]
-        assert domains == [{"name": "mail.test", "shared": True, "default": False}]
+        assert domains == [{"name": "mail.test", "shared": True, "default": False, "owned": False}]
         refused = await client.post("/api/v1/mailboxes", json={"address": "a@other.test"})
         assert refused.status_code == 403
         ok = await client.post("/api/v1/mailboxes", json={"address": "a@x.mail.test"})

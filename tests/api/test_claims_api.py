@@ -408,3 +408,30 @@ async def test_claimed_mailbox_is_deleted_with_its_password(
     ).status_code == 401
     deleted = await client.delete(f"/api/v1/mailboxes/{address}", headers=pw(MAILBOX_PASSWORD))
     assert deleted.status_code == 204
+
+
+async def test_private_domains_over_http(app_factory: StartApp) -> None:
+    """A domain owned by an account and not shared: listed only to that account
+    (`owned`), no public mailbox or claim there, owned mailboxes through the account
+    routes."""
+    app = await start(app_factory)
+    alice = await add_account(app, "alice@accounts.test")
+    await app.policy_admin.add_domain("alice.test")
+    await app.policy_admin.set_domain_owner("alice.test", alice.id)
+    token = await api_token(app, alice)
+    async with client_for(app) as client:
+        anonymous = (await client.get("/api/v1/domains")).json()["domains"]
+        assert "alice.test" not in [d["name"] for d in anonymous]
+        mine = (await client.get("/api/v1/domains", headers=bearer(token))).json()["domains"]
+        assert {"name": "alice.test", "shared": False, "default": False, "owned": True} in mine
+        public = await client.post("/api/v1/mailboxes", json={"address": "open@alice.test"})
+        assert public.status_code == 403
+        assert public.json()["error"]["code"] == "mailbox_not_allowed"
+        claim = await client.post(
+            "/api/v1/mailboxes/grab@alice.test/claim", json={"password": "long enough pw"}
+        )
+        assert claim.status_code == 403
+        owned = await client.post(
+            "/api/v1/account/mailboxes", json={"address": "real@alice.test"}, headers=bearer(token)
+        )
+        assert owned.status_code == 201 and owned.json()["kind"] == "owned"

@@ -267,6 +267,18 @@ async def test_public_mailbox_takes_any_password_in_open_mode(connect: Any) -> N
     assert (await login_line(client, "open@example.com", "whatever")).startswith(b"OK")
 
 
+@MODULE_LOOP
+async def test_no_public_mailbox_on_a_private_domain(
+    account_app: Application, connect: Any
+) -> None:
+    """The open mode's any-password login creates public mailboxes, but never on a
+    domain private to an account."""
+    _, _, domain = await new_account(account_app)
+    client: RawClient = await connect()
+    assert await login_line(client, f"stranger@{domain}", "whatever") == FAILED
+    assert await account_app.store.get_mailbox(f"stranger@{domain}") is None
+
+
 async def test_public_mailbox_refused_outside_open_mode(
     app_factory: StartApp, database_url: str
 ) -> None:

@@ -25,10 +25,10 @@ from ephemail.services.admin import PolicyAdmin
 from ephemail.services.mailboxes import MailboxNotAllowed, MailboxService
 from ephemail.services.ownership import (
     AlreadyClaimed,
+    DeliveryVerdict,
     MailboxNotFound,
     NotClaimed,
     OwnershipService,
-    QuotaVerdict,
 )
 from ephemail.services.policy import PolicyService
 from ephemail.services.ratelimit import Limit, RateLimited, RateLimiter
@@ -515,28 +515,28 @@ async def test_status(world: World) -> None:
 
 # -- quotas ------------------------------------------------------------------------------------
 async def test_no_limits_no_refusals(world: World) -> None:
-    assert await world.ownership.check_quota("missing@temp.test", 10**9) is QuotaVerdict.OK
+    assert await world.ownership.check_delivery("missing@temp.test", 10**9) is DeliveryVerdict.OK
     await world.ownership.create_owned(world.alice, "big@alice.test")
     await deliver(world, "big@alice.test", size=5000)
-    assert await world.ownership.check_quota("big@alice.test", 10**9) is QuotaVerdict.OK
+    assert await world.ownership.check_delivery("big@alice.test", 10**9) is DeliveryVerdict.OK
 
 
 async def test_default_message_cap(store: SqlStore) -> None:
     w = await build(store, default_max_messages=2)
     await deliver(w, "cap@temp.test")
-    assert await w.ownership.check_quota("cap@temp.test", 0) is QuotaVerdict.OK
+    assert await w.ownership.check_delivery("cap@temp.test", 0) is DeliveryVerdict.OK
     await deliver(w, "cap@temp.test")
-    assert await w.ownership.check_quota("cap@temp.test", 0) is QuotaVerdict.MAILBOX_FULL
-    assert await w.ownership.check_quota("other@temp.test", 0) is QuotaVerdict.OK
+    assert await w.ownership.check_delivery("cap@temp.test", 0) is DeliveryVerdict.MAILBOX_FULL
+    assert await w.ownership.check_delivery("other@temp.test", 0) is DeliveryVerdict.OK
     # The mailbox's own cap wins over the default.
     await w.ownership.set_message_cap(Principal.operator(), "cap@temp.test", 3)
-    assert await w.ownership.check_quota("cap@temp.test", 0) is QuotaVerdict.OK
+    assert await w.ownership.check_delivery("cap@temp.test", 0) is DeliveryVerdict.OK
 
 
 async def test_own_message_cap(world: World) -> None:
     await deliver(world, "own@temp.test")
     await world.ownership.set_message_cap(Principal.operator(), "own@temp.test", 1)
-    assert await world.ownership.check_quota("own@temp.test", 0) is QuotaVerdict.MAILBOX_FULL
+    assert await world.ownership.check_delivery("own@temp.test", 0) is DeliveryVerdict.MAILBOX_FULL
 
 
 async def test_account_quota(world: World) -> None:
@@ -547,27 +547,27 @@ async def test_account_quota(world: World) -> None:
     await world.store.update_account(world.alice_account.id, quota_bytes=used + 100)
     await world.policy.refresh()  # as every node does when the policy revision moves
     # The quota counts every owned mailbox of the account together.
-    assert await world.ownership.check_quota("q2@alice.test", 100) is QuotaVerdict.OK
-    assert await world.ownership.check_quota("q2@alice.test", 101) is QuotaVerdict.OVER_QUOTA
-    assert await world.ownership.check_quota("q2@alice.test", 0) is QuotaVerdict.OK
+    assert await world.ownership.check_delivery("q2@alice.test", 100) is DeliveryVerdict.OK
+    assert await world.ownership.check_delivery("q2@alice.test", 101) is DeliveryVerdict.OVER_QUOTA
+    assert await world.ownership.check_delivery("q2@alice.test", 0) is DeliveryVerdict.OK
     await world.store.update_account(world.alice_account.id, quota_bytes=used)
     # Full: even a message of unknown size (RCPT without SIZE) is refused.
-    assert await world.ownership.check_quota("q2@alice.test", 0) is QuotaVerdict.OVER_QUOTA
+    assert await world.ownership.check_delivery("q2@alice.test", 0) is DeliveryVerdict.OVER_QUOTA
     # Public mailboxes are not the account's.
     await deliver(world, "pub@temp.test", size=5000)
-    assert await world.ownership.check_quota("pub@temp.test", 10**6) is QuotaVerdict.OK
+    assert await world.ownership.check_delivery("pub@temp.test", 10**6) is DeliveryVerdict.OK
 
 
 async def test_default_account_quota(store: SqlStore) -> None:
     w = await build(store, default_quota_bytes=3000)
     await w.admin.add_domain("shared.test", shared=True)
     await w.ownership.create_owned(w.bob, "b@shared.test")
-    assert await w.ownership.check_quota("b@shared.test", 2000) is QuotaVerdict.OK
+    assert await w.ownership.check_delivery("b@shared.test", 2000) is DeliveryVerdict.OK
     await deliver(w, "b@shared.test", size=2000)
-    assert await w.ownership.check_quota("b@shared.test", 2000) is QuotaVerdict.OVER_QUOTA
+    assert await w.ownership.check_delivery("b@shared.test", 2000) is DeliveryVerdict.OVER_QUOTA
     # An account's own quota replaces the default.
     await w.store.update_account(w.bob_account.id, quota_bytes=10**6)
-    assert await w.ownership.check_quota("b@shared.test", 2000) is QuotaVerdict.OK
+    assert await w.ownership.check_delivery("b@shared.test", 2000) is DeliveryVerdict.OK
 
 
 async def test_claimed_mailbox_by_admin_role_account_is_still_checked(world: World) -> None:
@@ -578,7 +578,7 @@ async def test_claimed_mailbox_by_admin_role_account_is_still_checked(world: Wor
     await world.ownership.create_owned(world.root, "r@plain.test")
     await world.store.update_account(root_account.id, quota_bytes=0)
     await world.policy.refresh()  # as every node does when the policy revision moves
-    assert await world.ownership.check_quota("r@plain.test", 1) is QuotaVerdict.OVER_QUOTA
+    assert await world.ownership.check_delivery("r@plain.test", 1) is DeliveryVerdict.OVER_QUOTA
 
 
 async def test_no_limit_anywhere_costs_no_store_read(world: World) -> None:
@@ -587,9 +587,44 @@ async def test_no_limit_anywhere_costs_no_store_read(world: World) -> None:
     await deliver(world, "free@temp.test")
     await world.policy.refresh()
     assert world.policy.quota_rules_exist is False
-    assert await world.ownership.check_quota("free@temp.test", 0) is QuotaVerdict.OK
+    assert await world.ownership.check_delivery("free@temp.test", 0) is DeliveryVerdict.OK
     await world.ownership.set_message_cap(Principal.operator(), "free@temp.test", 1)
     assert world.policy.quota_rules_exist is True
-    assert await world.ownership.check_quota("free@temp.test", 0) is QuotaVerdict.MAILBOX_FULL
+    assert await world.ownership.check_delivery("free@temp.test", 0) is DeliveryVerdict.MAILBOX_FULL
     with pytest.raises(AccessDenied):
         await world.ownership.set_message_cap(world.alice, "free@temp.test", 5)
+
+
+async def test_a_private_domain_has_only_its_owners_mailboxes(world: World) -> None:
+    """alice.test is Alice's and not shared: nobody creates or claims a public mailbox
+    there, SMTP refuses unknown recipients, and only Alice sees it listed."""
+    anonymous = Principal.anonymous()
+    assert world.mailboxes.private_owner("x@alice.test") == world.alice_account.id
+    assert world.mailboxes.private_owner("x@deep.sub.alice.test") == world.alice_account.id
+    with pytest.raises(MailboxNotAllowed, match="created by its owner"):
+        await world.mailboxes.create_mailbox(anonymous, "open@alice.test", None)
+    with pytest.raises(MailboxNotAllowed, match="created by its owner"):
+        await world.mailboxes.create_mailbox(world.root, "open@alice.test", None)
+    with pytest.raises(MailboxNotAllowed, match="created by its owner"):
+        await world.ownership.claim(anonymous, "grab@alice.test", "long enough pw", ip="t")
+    assert await world.store.get_mailbox("open@alice.test") is None
+    assert await world.store.get_mailbox("grab@alice.test") is None
+    assert (
+        await world.ownership.check_delivery("nobody@alice.test", 0)
+        is DeliveryVerdict.NO_SUCH_MAILBOX
+    )
+    await world.ownership.create_owned(world.alice, "real@alice.test")
+    assert await world.ownership.check_delivery("real@alice.test", 0) is DeliveryVerdict.OK
+
+    def listed(principal: Principal) -> dict[str, bool]:
+        return {d.name: d.owned for d in world.mailboxes.creatable_domains(principal)}
+
+    assert "alice.test" not in listed(anonymous)
+    assert "alice.test" not in listed(world.bob)
+    assert listed(world.alice)["alice.test"] is True
+    # Shared, the same domain takes public mailboxes again.
+    await world.admin.add_domain("both.test", shared=True)
+    await world.admin.set_domain_owner("both.test", world.alice_account.id)
+    assert world.mailboxes.private_owner("x@both.test") is None
+    await world.mailboxes.create_mailbox(anonymous, "open@both.test", None)
+    assert listed(world.bob)["both.test"] is False

@@ -211,3 +211,28 @@ async def test_under_quota_is_delivered_and_replies_hold_no_secret(app: Applicat
         "argon2",
     ):
         assert secret not in texts
+
+
+async def test_a_private_domain_takes_only_its_owners_mailboxes(app: Application) -> None:
+    """On a domain owned by an account and not shared, only that account's owned
+    mailboxes receive: any other address is `550 5.1.1`, so nothing meant for a
+    private domain lands in a public mailbox anyone could read. Shared domains still
+    create public mailboxes for unknown recipients."""
+    account = await app.accounts.add_account("private@accounts.test", PASSWORD)
+    await app.policy_admin.add_domain("private.test")
+    await app.policy_admin.set_domain_owner("private.test", account.id)
+    await app.policy_admin.add_domain("shared.test", shared=True)
+    await app.ownership.create_owned(OPERATOR, "real@private.test", account_id=account.id)
+
+    rcpt, final = await transaction(
+        app.smtp_port,
+        ["nobody@private.test", "real@private.test", "x@sub.private.test", "new@shared.test"],
+        message(300, "private"),
+    )
+    assert [r.code for r in rcpt] == [550, 250, 550, 250]
+    assert rcpt[0].last == "550 5.1.1 No such mailbox" and ENHANCED.match(rcpt[0].last)
+    assert final is not None and final.code == 250
+    assert await app.store.get_mailbox("nobody@private.test") is None
+    assert len(await inbox(app, "real@private.test")) == 1
+    public = await app.store.get_mailbox("new@shared.test")
+    assert public is not None and public.kind.value == "public"

@@ -161,6 +161,11 @@ class DomainOut(BaseModel):
     name: str
     shared: bool
     default: bool
+    owned: bool = Field(
+        False,
+        description="Private to your account: only you create addresses there (others "
+        "never see it listed).",
+    )
 
 
 class DomainsOut(BaseModel):

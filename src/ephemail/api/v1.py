@@ -99,12 +99,13 @@ def build_router(mailboxes: MailboxService) -> APIRouter:
 
     # -- domains and mailboxes --------------------------------------------------
     @router.get("/domains", response_model=DomainsOut, tags=["mailboxes"])
-    async def list_domains() -> DomainsOut:
-        """Domains on which addresses can be created (the default first)."""
+    async def list_domains(request: Request) -> DomainsOut:
+        """Domains on which addresses can be created (the default first); a private
+        domain is listed only to its owner's account, marked `owned`."""
         return DomainsOut(
             domains=[
-                DomainOut(name=d.name, shared=d.shared, default=d.default)
-                for d in mailboxes.creatable_domains()
+                DomainOut(name=d.name, shared=d.shared, default=d.default, owned=d.owned)
+                for d in mailboxes.creatable_domains(principal_of(request))
             ]
         )
 

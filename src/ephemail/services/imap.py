@@ -68,7 +68,7 @@ from ephemail.services.access import (
 )
 from ephemail.services.accounts import InvalidCredentials
 from ephemail.services.mailboxes import MailboxNotAllowed, MailboxService
-from ephemail.services.ownership import MailboxNotFound, OwnershipService, QuotaVerdict
+from ephemail.services.ownership import DeliveryVerdict, MailboxNotFound, OwnershipService
 from ephemail.services.policy import PolicyService
 from ephemail.services.ratelimit import RateLimited, RateLimiter
 
@@ -711,10 +711,10 @@ class MailboxImapService:
         (the same check SMTP makes at RCPT and after DATA)."""
         if self._ownership is None:
             return
-        verdict = await self._ownership.check_quota(address, size)
-        if verdict is QuotaVerdict.MAILBOX_FULL:
+        verdict = await self._ownership.check_delivery(address, size)
+        if verdict is DeliveryVerdict.MAILBOX_FULL:
             raise OverQuota("the mailbox is full")
-        if verdict is QuotaVerdict.OVER_QUOTA:
+        if verdict is DeliveryVerdict.OVER_QUOTA:
             raise OverQuota("the account is over its storage quota")
 
     async def _delivery(self, mailbox: Mailbox, raw: bytes, received: datetime) -> Delivery:

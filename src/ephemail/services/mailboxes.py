@@ -54,6 +54,7 @@ class CreatableDomain:
     name: str
     shared: bool
     default: bool
+    owned: bool = False  # private to the caller's account
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +168,13 @@ class MailboxService:
         return self._visible(page)
 
     # -- creating mailboxes ---------------------------------------------------
-    def creatable_domains(self) -> list[CreatableDomain]:
-        """Domains on which new addresses may be created, the default one first."""
+    def creatable_domains(self, principal: Principal | None = None) -> list[CreatableDomain]:
+        """Domains on which new addresses may be created, the default one first: every
+        domain that accepts mail except private ones (`private_owner`), which are
+        listed only to their owner's account (`owned`)."""
         snapshot = self._policy.snapshot
         policy = snapshot.policy
+        account_id = principal.account.id if principal and principal.account else None
         names: dict[str, bool] = {}
         if policy.mode is AcceptMode.SINGLE and policy.single_domain is not None:
             names[policy.single_domain] = False
@@ -180,11 +184,21 @@ class MailboxService:
             for record in snapshot.domains:
                 if record.active and snapshot.bans.recipient_domain_ban(record.name) is None:
                     names.setdefault(record.name, record.shared)
-        listed = [
-            CreatableDomain(name, shared, name == self._default_domain)
-            for name, shared in names.items()
-        ]
+        listed = []
+        for name, shared in names.items():
+            owner = self._private_owner_of(name)
+            if owner is not None and owner != account_id:
+                continue
+            listed.append(
+                CreatableDomain(name, shared, name == self._default_domain, owner is not None)
+            )
         return sorted(listed, key=lambda d: (not d.default, d.name))
+
+    def _private_owner_of(self, domain: str) -> int | None:
+        record = self._policy.snapshot.domains.lookup_active(domain)
+        if record is None or record.shared:
+            return None
+        return record.owner_account_id
 
     def random_address(self, domain: str | None) -> str:
         """A fresh random address on `domain` (normalised; the default domain when
@@ -204,6 +218,22 @@ class MailboxService:
         if verdict is not RecipientVerdict.ACCEPT or snapshot.bans.creation_ban(address):
             raise MailboxNotAllowed("this address cannot be used")
 
+    def private_owner(self, address: str) -> int | None:
+        """The account that owns `address`'s domain privately: the most specific active
+        domain entry has an owner and is not shared. Addresses there exist only as that
+        account's owned mailboxes: nobody creates public ones (API, UI, IMAP, claims)
+        and SMTP refuses unknown recipients, so mail meant for a private domain never
+        lands in a mailbox anyone may read."""
+        return self._private_owner_of(address.rpartition("@")[2])
+
+    def check_public_creatable(self, address: str) -> None:
+        """`check_creatable`, and not on a private domain (see `private_owner`)."""
+        self.check_creatable(address)
+        if self.private_owner(address) is not None:
+            raise MailboxNotAllowed(
+                f"addresses on {address.rpartition('@')[2]} are created by its owner's account"
+            )
+
     async def create_mailbox(
         self, principal: Principal, raw_address: str | None, domain: str | None
     ) -> tuple[Mailbox, bool]:
@@ -216,8 +246,11 @@ class MailboxService:
             address = self.address(raw_address)
         else:
             address = self.random_address(domain)
-        self.check_creatable(address)
         existing = await self._store.get_mailbox(address)
+        if existing is None:
+            self.check_public_creatable(address)
+        else:
+            self.check_creatable(address)
         await self._authorizer.check(principal, Action.WRITE, existing)
         mailbox, events = await self._store.create_mailbox(address)
         self._bus.publish(events)

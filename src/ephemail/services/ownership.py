@@ -66,10 +66,12 @@ class AccountUsage:
     mailboxes: int
 
 
-class QuotaVerdict(StrEnum):
+class DeliveryVerdict(StrEnum):
     OK = "ok"
     MAILBOX_FULL = "mailbox_full"  # the per-mailbox message cap
     OVER_QUOTA = "over_quota"  # the owning account's size quota
+    # A private domain (MailboxService.private_owner) without this owned mailbox.
+    NO_SUCH_MAILBOX = "no_such_mailbox"
 
 
 class OwnershipService:
@@ -237,8 +239,10 @@ class OwnershipService:
         existing = await self._store.get_mailbox(address)
         if existing is not None and existing.kind is not MailboxKind.PUBLIC:
             raise AlreadyClaimed(address)
-        self._mailboxes.check_creatable(address)
-        if existing is not None:
+        if existing is None:
+            self._mailboxes.check_public_creatable(address)
+        else:
+            self._mailboxes.check_creatable(address)
             await self._authorizer.check(principal, Action.WRITE, existing)
         async with self._hashing:
             password_hash = await asyncio.to_thread(self._hasher.hash, password)
@@ -305,26 +309,32 @@ class OwnershipService:
             return await asyncio.to_thread(self._hasher.verify, stored_hash, password)
 
     # -- quotas -----------------------------------------------------------------------
-    async def check_quota(self, address: str, size: int) -> QuotaVerdict:
-        """Whether one more message of `size` bytes may be stored at `address`: the
-        mailbox's message cap (its own, else the default) and, for an owned mailbox,
-        the account's size quota (its own, else the default). Called by SMTP at RCPT
-        (size from the SIZE parameter, else 0) and at end of DATA.
+    async def check_delivery(self, address: str, size: int) -> DeliveryVerdict:
+        """Whether one more message of `size` bytes may be stored at `address`: on a
+        private domain only an existing owned mailbox receives (NO_SUCH_MAILBOX); then
+        the mailbox's message cap (its own, else the default) and, for an owned
+        mailbox, the account's size quota (its own, else the default). Called by SMTP
+        at RCPT (size from the SIZE parameter, else 0) and at end of DATA.
 
-        No read at all when no default is configured and no account or mailbox has
-        its own limit (PolicyService.quota_rules_exist: a limit set on another node
-        applies within the policy poll interval); else one read (the mailbox) when no
-        cap or quota applies. A message counts at least one byte, so a full quota
-        refuses even at RCPT without SIZE."""
+        No read at all for an address off private domains when no default is
+        configured and no account or mailbox has its own limit
+        (PolicyService.quota_rules_exist: a limit set on another node applies within
+        the policy poll interval); else one read (the mailbox) when no cap or quota
+        applies. A message counts at least one byte, so a full quota refuses even at
+        RCPT without SIZE."""
+        private = self._mailboxes.private_owner(address) is not None
         if (
-            self._default_max_messages is None
+            not private
+            and self._default_max_messages is None
             and self._default_quota_bytes is None
             and not self._policy.quota_rules_exist
         ):
-            return QuotaVerdict.OK
+            return DeliveryVerdict.OK
         mailbox = await self._store.get_mailbox(address)
+        if private and (mailbox is None or mailbox.kind is not MailboxKind.OWNED):
+            return DeliveryVerdict.NO_SUCH_MAILBOX
         if mailbox is None:
-            return QuotaVerdict.OK  # created by this message: empty, owned by no one
+            return DeliveryVerdict.OK  # created by this message: empty, owned by no one
         cap = (
             mailbox.max_messages
             if mailbox.max_messages is not None
@@ -333,12 +343,12 @@ class OwnershipService:
         if cap is not None:
             usage = await self._store.mailbox_usage(address)
             if usage.messages >= cap:
-                return QuotaVerdict.MAILBOX_FULL
+                return DeliveryVerdict.MAILBOX_FULL
         if mailbox.kind is MailboxKind.OWNED and mailbox.owner_account_id is not None:
             account = await self._store.get_account(mailbox.owner_account_id)
             quota = self._quota_of(account) if account is not None else None
             if quota is not None:
                 used = await self._store.account_usage(mailbox.owner_account_id)
                 if used.bytes + max(size, 1) > quota:
-                    return QuotaVerdict.OVER_QUOTA
-        return QuotaVerdict.OK
+                    return DeliveryVerdict.OVER_QUOTA
+        return DeliveryVerdict.OK

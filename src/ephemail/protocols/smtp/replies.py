@@ -91,6 +91,8 @@ TOO_MANY_RECIPIENTS: Final = b"452 4.5.3 Too many recipients" + CRLF
 # temporary answer, so the sender keeps the message and retries later).
 MAILBOX_FULL: Final = b"452 4.2.2 Mailbox full" + CRLF
 OVER_QUOTA: Final = b"452 4.2.2 Over quota" + CRLF
+# A private domain's address that is none of its owner's mailboxes (RFC 3463 5.1.1).
+NO_SUCH_MAILBOX: Final = b"550 5.1.1 No such mailbox" + CRLF
 MESSAGE_TOO_LARGE: Final = b"552 5.3.4 Message too large" + CRLF
 SMUGGLING: Final = b"550 5.5.2 Bare CR or LF with dot in message (possible SMTP smuggling)" + CRLF
 STORAGE_UNAVAILABLE: Final = b"451 4.3.0 Storage unavailable, try again later" + CRLF

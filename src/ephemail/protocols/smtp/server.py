@@ -40,14 +40,15 @@ from ephemail.ports import StoreError
 from ephemail.protocols.smtp import replies as rp
 from ephemail.services.connections import Admission, ConnectionGate
 from ephemail.services.ingest import IngestService, IngestUnavailable
-from ephemail.services.ownership import QuotaVerdict
+from ephemail.services.ownership import DeliveryVerdict
 from ephemail.services.policy import PolicyService
 
-__all__ = ["QuotaCheck", "SmtpConfig", "SmtpServer"]
+__all__ = ["DeliveryCheck", "SmtpConfig", "SmtpServer"]
 
 # Whether one more message of `size` bytes may be stored at a (normalised) address:
-# `OwnershipService.check_quota` (the mailbox's message cap, the owning account's quota).
-QuotaCheck = Callable[[str, int], Awaitable[QuotaVerdict]]
+# `OwnershipService.check_delivery` (a private domain's mailboxes, the mailbox's message
+# cap, the owning account's quota).
+DeliveryCheck = Callable[[str, int], Awaitable[DeliveryVerdict]]
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,10 @@ _RECIPIENT_REPLIES: Mapping[RecipientVerdict, bytes] = {
     RecipientVerdict.ADDRESS_BANNED: rp.ADDRESS_BANNED,
 }
 
-_QUOTA_REPLIES: Mapping[QuotaVerdict, bytes] = {
-    QuotaVerdict.MAILBOX_FULL: rp.MAILBOX_FULL,
-    QuotaVerdict.OVER_QUOTA: rp.OVER_QUOTA,
+_DELIVERY_REPLIES: Mapping[DeliveryVerdict, bytes] = {
+    DeliveryVerdict.MAILBOX_FULL: rp.MAILBOX_FULL,
+    DeliveryVerdict.OVER_QUOTA: rp.OVER_QUOTA,
+    DeliveryVerdict.NO_SUCH_MAILBOX: rp.NO_SUCH_MAILBOX,
 }
 
 _HELO_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]")
@@ -184,7 +186,7 @@ class _Handler:
         gate: ConnectionGate,
         policy: PolicyService,
         ingest: IngestService,
-        quota: QuotaCheck | None = None,
+        quota: DeliveryCheck | None = None,
     ) -> None:
         self._gate = gate
         self._policy = policy
@@ -315,8 +317,10 @@ class _Handler:
         if len(recipients) >= self._max_recipients:
             return rp.TOO_MANY_RECIPIENTS
         if self._quota is not None:
-            # RFC 5321 4.5.3.1.10 / RFC 3463 X.2.2: a full mailbox refuses this recipient
-            # only (452: temporary, the sender retries it later); the others go on. The
+            # A private domain has only its owner's mailboxes: any other address there is
+            # `550 5.1.1` (RFC 3463). RFC 5321 4.5.3.1.10 / RFC 3463 X.2.2: a full
+            # mailbox refuses this recipient only (452: temporary, the sender retries it
+            # later); the others go on. The
             # size is what MAIL FROM announced (RFC 1870), else 0: "is it full already".
             refusal = await self._quota_refusal(
                 server, "RCPT", recipient, _declared_size(envelope.mail_options)
@@ -403,7 +407,7 @@ class _Handler:
         except Exception:
             log.exception("%s: quota of %s not checked", stage, mask_address(recipient))
             return rp.LOCAL_ERROR
-        if verdict is QuotaVerdict.OK:
+        if verdict is DeliveryVerdict.OK:
             return None
         if log.isEnabledFor(logging.INFO):
             log.info(
@@ -414,7 +418,7 @@ class _Handler:
                 verdict.value,
                 size,
             )
-        return _QUOTA_REPLIES.get(verdict, rp.OVER_QUOTA)
+        return _DELIVERY_REPLIES.get(verdict, rp.OVER_QUOTA)
 
     async def handle_exception(self, error: Exception) -> bytes:
         log.error("SMTP command failed: %s", type(error).__name__, exc_info=error)
@@ -694,7 +698,7 @@ class SmtpServer:
         gate: ConnectionGate,
         policy: PolicyService,
         ingest: IngestService,
-        quota: QuotaCheck | None = None,
+        quota: DeliveryCheck | None = None,
     ) -> None:
         self.config = config
         self.handler = _Handler(config, gate, policy, ingest, quota)

@@ -83,16 +83,19 @@ export class MailboxesView extends AccountPage {
     } catch {
       this.domains = [];
     }
-    // Shared domains take anyone's mailboxes; the others only their owner's (the server
-    // decides, and says so when it refuses).
-    const shared = this.domains.filter((d) => d.shared);
-    const others = this.domains.filter((d) => !d.shared);
+    // Your private domains first (`owned`), then shared ones (anyone's mailboxes); other
+    // domains only take their owner's or an admin's (the server decides, and says so).
+    const yours = this.domains.filter((d) => d.owned);
+    const shared = this.domains.filter((d) => d.shared && !d.owned);
+    const others = this.domains.filter((d) => !d.shared && !d.owned);
     const remembered = prefs.domain();
-    const preferred = shared.find((d) => d.name === remembered) || shared[0] || others.find((d) => d.name === remembered) || others.find((d) => d.default) || others[0];
+    const ordered = [...yours, ...shared, ...others];
+    const preferred = ordered.find((d) => d.name === remembered) || ordered[0];
     const options = (list) => list.map((d) => h("option", { value: d.name, text: d.name }));
+    const groups = [["Yours", yours], ["Shared", shared], ["Other domains", others]].filter(([, list]) => list.length);
     replace(this.domainSelect,
-      shared.length && others.length
-        ? [h("optgroup", { label: "Shared" }, options(shared)), h("optgroup", { label: "Yours or restricted" }, options(others))]
+      groups.length > 1
+        ? groups.map(([label, list]) => h("optgroup", { label }, options(list)))
         : options(this.domains),
     );
     if (preferred) this.domainSelect.value = preferred.name;
