@@ -9,6 +9,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import pytest
@@ -161,3 +162,36 @@ async def test_killed_listener_reconnects_and_delivers_what_was_missed(
     after = await a.write(1)
     assert await collect(watch, 1, timeout=2) == after
     await nothing_more(watch)
+
+
+async def test_a_broken_notify_connection_is_replaced_not_fatal(
+    nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg can leave a connection in a broken protocol state ("another operation is
+    in progress", seen when a NOTIFY timed out while its database went away). The
+    notifier must not die of it: the connection is dropped, the listener reconnects,
+    NOTIFY works again, and closing the relay raises nothing."""
+    a, b = nodes
+    conn = a.relay._conn
+    assert conn is not None
+    real_execute = asyncpg.connection.Connection.execute
+    broken_once = [conn]
+
+    async def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self in broken_once:
+            broken_once.clear()
+            raise asyncpg.InternalClientError("cannot switch to state 12; another operation")
+        return await real_execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "execute", execute)
+    watch = b.relay.bus.subscribe()
+    first = await a.write(1)  # its NOTIFY hits the broken connection
+    async with asyncio.timeout(5):
+        while a.relay.connections < 2 or a.relay.listener_pid is None:
+            await asyncio.sleep(0.01)
+    assert not broken_once and conn.is_closed()
+    # B still gets the first event (NOTIFY sent again after the reconnect), then the next.
+    assert await collect(watch, 1, timeout=5) == first
+    second = await a.write(1)
+    assert await collect(watch, 1, timeout=5) == second
+    await a.relay.close()  # raises nothing

@@ -33,11 +33,15 @@ CHANNEL: Final = "ephemail_events"
 # How often the listener looks whether its connection was closed under it (a local check).
 _CLOSED_CHECK_INTERVAL: Final = 0.2
 # Errors of a dead or unreachable connection (asyncpg wraps socket errors only partly).
+# InternalClientError ("another operation is in progress") means the protocol state is
+# broken, e.g. after an operation timed out while the server went away: the connection
+# is terminated and the listener reconnects.
 _CONNECTION_ERRORS: Final = (
     OSError,
     TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 
@@ -187,6 +191,7 @@ class PostgresEventRelay:
                     await conn.fetchval("SELECT 1", timeout=self._connect_timeout)
             except _CONNECTION_ERRORS as exc:
                 log.warning("event relay: LISTEN connection unhealthy (%s)", _describe(exc))
+                conn.terminate()
                 return
             next_health = loop.time() + self._health_interval
 
@@ -255,9 +260,13 @@ class PostgresEventRelay:
         if up_to <= self._notified_up_to or conn is None or conn.is_closed():
             return
         async with self._conn_lock:
-            await conn.execute(
-                "SELECT pg_notify($1, $2)", self._channel, str(up_to), timeout=timeout
-            )
+            try:
+                await conn.execute(
+                    "SELECT pg_notify($1, $2)", self._channel, str(up_to), timeout=timeout
+                )
+            except (asyncpg.InternalClientError, TimeoutError):
+                conn.terminate()  # unusable now: the listener sees it closed and reconnects
+                raise
         self._notified_up_to = max(self._notified_up_to, up_to)
 
 
