@@ -22,7 +22,7 @@ run: $(STAMP)
 ## Install what the tests need (Debian packages when root), then lint, type-check,
 ## check the import layers and run every test.
 test: $(STAMP) system-deps lint typecheck contracts
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 system-deps:
 	@bash scripts/system-deps.sh test

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import imaplib
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,7 +28,7 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from ephemail.domain.accounts import Role, Scope, TokenKind
+from ephemail.domain.accounts import Role, Scope, TokenKind, format_token, secret_digest
 from ephemail.domain.messages import Envelope
 from ephemail.services.access import Principal
 from tests.api.test_events import next_frame, ws_connect
@@ -175,10 +176,19 @@ async def world(app_factory: StartApp, database_url: str) -> AsyncIterator[World
         w.tokens["other_account"] = await token(OTHER, {Scope.READ, Scope.WRITE})
         w.tokens["read_only_token"] = await token(OWNER, {Scope.READ})
         w.tokens["admin"] = await token(ADMIN, {Scope.READ, Scope.WRITE, Scope.ADMIN})
-        # A token that expires in a moment (one cannot be created already expired).
-        w.tokens["expired_token"] = await token(
-            OWNER, {Scope.READ, Scope.WRITE}, expires_at=app.clock.now() + timedelta(seconds=1)
+        # A token issued earlier that has expired since: written as such into the store
+        # (the service refuses to issue one already expired).
+        public_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        await app.store.create_token(
+            accounts[OWNER].id,
+            kind=TokenKind.API,
+            name="expired",
+            scopes=frozenset({Scope.READ, Scope.WRITE}),
+            public_id=public_id,
+            digest=secret_digest(secret),
+            expires_at=app.clock.now() - timedelta(minutes=1),
         )
+        w.tokens["expired_token"] = format_token(TokenKind.API, public_id, secret)
         for email, name in ((OWNER, "owner"), (OTHER, "other_account")):
             issued = await app.accounts.create_token(
                 operator,
@@ -188,7 +198,6 @@ async def world(app_factory: StartApp, database_url: str) -> AsyncIterator[World
                 expires_at=app.clock.now() + timedelta(days=1),
             )
             w.imap_tokens[name] = issued.secret
-        await asyncio.sleep(1.1)  # the expiring token is expired now
         yield w
 
 
