@@ -62,6 +62,7 @@ async def test_admin_routes_refuse_everyone_else(app: Any) -> None:
         ("DELETE", "/api/v1/admin/domains/x.test", None),
         ("POST", "/api/v1/admin/bans", {"scope": "sender", "value": "a@b.test"}),
         ("DELETE", "/api/v1/admin/bans/1", None),
+        ("PUT", "/api/v1/admin/mailboxes/a@b.test/cap", {"max_messages": 1}),
     ]
     async with client_for(app) as client:
         for path in ADMIN_READS:
@@ -271,3 +272,25 @@ async def test_stats_and_mailbox_listing(app: Any, admin: httpx.AsyncClient) -> 
     assert kinds["a@o.test"] == ("owned", owner.id)
     assert kinds["c@x.test"] == ("claimed", None)
     assert kinds["b@x.test"] == ("public", None)
+
+
+async def test_mailbox_cap(app: Any, admin: httpx.AsyncClient) -> None:
+    """An admin caps one mailbox; SMTP-side checks see it at once; null restores the
+    default; a missing mailbox is 404, a cap below 1 is 422."""
+    await deliver(app, "capped@x.test", "first")
+    answer = await admin.put("/api/v1/admin/mailboxes/capped@x.test/cap", json={"max_messages": 1})
+    assert answer.status_code == 200 and answer.json() == {"max_messages": 1}
+    listed = (await admin.get("/api/v1/admin/mailboxes")).json()["mailboxes"]
+    assert {m["address"]: m["max_messages"] for m in listed if m["address"] == "capped@x.test"} == {
+        "capped@x.test": 1
+    }
+    assert (await app.ownership.check_delivery("capped@x.test", 0)).value == "mailbox_full"
+    cleared = await admin.put(
+        "/api/v1/admin/mailboxes/capped@x.test/cap", json={"max_messages": None}
+    )
+    assert cleared.status_code == 200
+    assert (await app.ownership.check_delivery("capped@x.test", 0)).value == "ok"
+    missing = await admin.put("/api/v1/admin/mailboxes/nobody@x.test/cap", json={"max_messages": 3})
+    assert missing.status_code == 404
+    zero = await admin.put("/api/v1/admin/mailboxes/capped@x.test/cap", json={"max_messages": 0})
+    assert zero.status_code == 422

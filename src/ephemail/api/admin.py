@@ -20,6 +20,7 @@ from ephemail.api.schemas import (
     AdminDomainIn,
     AdminDomainOut,
     AdminDomainsOut,
+    AdminMailboxCapIn,
     AdminMailboxesOut,
     AdminMailboxOut,
     AdminStatsOut,
@@ -216,5 +217,11 @@ def build_admin_router(
             ],
             next_after=found[-1].address if len(found) == limit else None,
         )
+
+    @router.put("/mailboxes/{address}/cap", response_model=AdminMailboxCapIn)
+    async def set_cap(request: Request, address: str, body: AdminMailboxCapIn) -> AdminMailboxCapIn:
+        """Set the mailbox's own message cap, or null for the deployment default."""
+        await ownership.set_message_cap(admin(request), address, body.max_messages)
+        return AdminMailboxCapIn(max_messages=body.max_messages)
 
     return router

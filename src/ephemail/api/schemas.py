@@ -450,6 +450,15 @@ class AdminMailboxOut(BaseModel):
     max_messages: int | None
 
 
+class AdminMailboxCapIn(BaseModel):
+    max_messages: int | None = Field(
+        ...,
+        ge=1,
+        description="The most messages the mailbox may hold (SMTP answers 452 4.2.2 when "
+        "full); null for the deployment default (`mailbox_max_messages`).",
+    )
+
+
 class AdminMailboxesOut(BaseModel):
     mailboxes: list[AdminMailboxOut]
     next_after: str | None
