@@ -19,6 +19,7 @@ from ephemail.adapters.sql.store import SqlStore
 from ephemail.api.app import create_api
 from ephemail.api.server import HttpServer
 from ephemail.mime.summary import parse_summary
+from ephemail.ports import Clock, EventBus
 from ephemail.protocols.imap.server import ImapConfig, ImapServer
 from ephemail.protocols.smtp.server import SmtpConfig, SmtpServer
 from ephemail.services.access import AccessPolicy, Authorizer
@@ -123,6 +124,64 @@ class AdminServices:
     ownership: OwnershipService
 
 
+@dataclass(frozen=True, slots=True)
+class MailboxServices:
+    """The services every mailbox surface goes through, sharing one Authorizer."""
+
+    authorizer: Authorizer
+    mailboxes: MailboxService
+    accounts: AccountService
+    ownership: OwnershipService
+
+
+async def build_mailbox_services(
+    settings: Settings,
+    store: SqlStore,
+    bus: EventBus,
+    policy: PolicyService,
+    *,
+    clock: Clock,
+    hasher: Argon2PasswordHasher,
+    limiter: RateLimiter,
+) -> MailboxServices:
+    """Mailboxes, accounts and ownership over one Authorizer (whose unlocker is the
+    account service): for `ephemail serve` and for the admin CLI alike."""
+    authorizer = Authorizer(
+        AccessPolicy(public_read=settings.public_read, open_mode=settings.open_mode)
+    )
+    mailboxes = MailboxService(
+        store,
+        bus,
+        policy,
+        authorizer=authorizer,
+        default_domain=settings.default_domain,
+        page_size_max=settings.page_size_max,
+    )
+    accounts = AccountService(
+        store,
+        clock,
+        hasher,
+        limiter,
+        account_settings(settings),
+        bus=bus,
+        after_quota_change=policy.refresh,
+    )
+    await accounts.start()
+    authorizer.set_unlocker(accounts)
+    ownership = OwnershipService(
+        store,
+        bus,
+        hasher,
+        policy,
+        mailboxes,
+        authorizer,
+        limiter,
+        default_quota_bytes=settings.account_quota_bytes,
+        default_max_messages=settings.mailbox_max_messages,
+    )
+    return MailboxServices(authorizer, mailboxes, accounts, ownership)
+
+
 @contextlib.asynccontextmanager
 async def open_admin_services(settings: Settings) -> AsyncIterator[AdminServices]:
     """The services over the configured store for one admin command: no listeners, no
@@ -135,43 +194,18 @@ async def open_admin_services(settings: Settings) -> AsyncIterator[AdminServices
             store, accept=settings.accept, allow_contains=settings.allow_substring_bans
         )
         await policy.refresh()  # once: the command is over long before it could change
-        bus = InProcessEventBus()
-        hasher = password_hasher(settings)
-        limiter = RateLimiter({}, enabled=False)
-        authorizer = Authorizer(
-            AccessPolicy(public_read=settings.public_read, open_mode=settings.open_mode)
-        )
-        mailboxes = MailboxService(
+        built = await build_mailbox_services(
+            settings,
             store,
-            bus,
+            InProcessEventBus(),
             policy,
-            authorizer=authorizer,
-            default_domain=settings.default_domain,
-            page_size_max=settings.page_size_max,
+            clock=SystemClock(),
+            hasher=password_hasher(settings),
+            limiter=RateLimiter({}, enabled=False),
         )
-        accounts = AccountService(
-            store,
-            SystemClock(),
-            hasher,
-            limiter,
-            account_settings(settings),
-            bus=bus,
-            after_quota_change=policy.refresh,
+        yield AdminServices(
+            store, PolicyAdmin(store, policy), built.mailboxes, built.accounts, built.ownership
         )
-        await accounts.start()
-        authorizer.set_unlocker(accounts)
-        ownership = OwnershipService(
-            store,
-            bus,
-            hasher,
-            policy,
-            mailboxes,
-            authorizer,
-            limiter,
-            default_quota_bytes=settings.account_quota_bytes,
-            default_max_messages=settings.mailbox_max_messages,
-        )
-        yield AdminServices(store, PolicyAdmin(store, policy), mailboxes, accounts, ownership)
     finally:
         await store.close()
 
@@ -259,39 +293,22 @@ class Application:
             max_batch=s.max_batch,
         )
         self.ingest.start()
-        access = AccessPolicy(public_read=s.public_read, open_mode=s.open_mode)
-        authorizer = Authorizer(access)
-        self.mailboxes = MailboxService(
-            self.store,
-            self.bus,
-            self.policy,
-            authorizer=authorizer,
-            default_domain=s.default_domain,
-            page_size_max=s.page_size_max,
-        )
         self.limiter = RateLimiter(rate_limits(s), enabled=s.rate_limit_enabled)
         self.hasher = password_hasher(s)
-        self.accounts = AccountService(
-            self.store,
-            self.clock,
-            self.hasher,
-            self.limiter,
-            account_settings(s),
-            bus=self.bus,
-            after_quota_change=self.policy.refresh,
-        )
-        await self.accounts.start()
-        authorizer.set_unlocker(self.accounts)
-        self.ownership = OwnershipService(
+        built = await build_mailbox_services(
+            s,
             self.store,
             self.bus,
-            self.hasher,
             self.policy,
-            self.mailboxes,
-            authorizer,
-            self.limiter,
-            default_quota_bytes=s.account_quota_bytes,
-            default_max_messages=s.mailbox_max_messages,
+            clock=self.clock,
+            hasher=self.hasher,
+            limiter=self.limiter,
+        )
+        authorizer = built.authorizer
+        self.mailboxes, self.accounts, self.ownership = (
+            built.mailboxes,
+            built.accounts,
+            built.ownership,
         )
         self.live = LiveService(
             self.store,
@@ -366,7 +383,7 @@ class Application:
                     MailboxPasswordAuthenticator(
                         self.store,
                         self.mailboxes,
-                        access=access,
+                        access=authorizer.policy,
                         unlock_proof=self.accounts.unlock_proof,
                     ),
                 ),

@@ -47,7 +47,7 @@ from ephemail.api.schemas import (
 )
 from ephemail.domain.accounts import Scope, TokenKind
 from ephemail.domain.messages import MailboxKind
-from ephemail.services.access import AccessDenied, Action, Via, authorize_account
+from ephemail.services.access import AccessDenied, Action, Via, authorize_account, require_scope
 from ephemail.services.accounts import AccountService, InvalidCredentials, SessionGrant
 from ephemail.services.mailboxes import MailboxService
 from ephemail.services.ownership import NotClaimed, OwnershipService
@@ -66,8 +66,7 @@ def _signed_in(grant: SessionGrant, cookies: CookiePolicy, *, status: int) -> JS
 
 def _require_write(request: Request) -> None:
     """Account changes need a credential that may write (a read-only token may not)."""
-    if not principal_of(request).may(Action.WRITE):
-        raise AccessDenied("this token's scopes do not allow write")
+    require_scope(principal_of(request), Action.WRITE)
 
 
 def build_accounts_router(

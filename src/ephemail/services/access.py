@@ -122,12 +122,17 @@ class AccessPolicy:
     open_mode: bool = True
 
 
+def require_scope(principal: Principal, action: Action) -> None:
+    """Raise AccessDenied unless the principal's scopes allow `action` at all."""
+    if not principal.may(action):
+        raise AccessDenied(f"this token's scopes do not allow {action.value}")
+
+
 def authorize(
     policy: AccessPolicy, principal: Principal, action: Action, mailbox: Mailbox | None
 ) -> None:
     """Raise AccessDenied unless `principal` may do `action` on `mailbox`."""
-    if not principal.may(action):
-        raise AccessDenied(f"this token's scopes do not allow {action.value}")
+    require_scope(principal, action)
     if principal.is_admin:
         return
     kind = mailbox.kind if mailbox is not None else MailboxKind.PUBLIC
@@ -156,8 +161,7 @@ def authorize(
 def authorize_global(policy: AccessPolicy, principal: Principal, action: Action) -> None:
     """Raise AccessDenied unless `principal` may `action` across every mailbox at once
     (global search, listing all mailboxes, the all-mailbox event stream)."""
-    if not principal.may(action):
-        raise AccessDenied(f"this token's scopes do not allow {action.value}")
+    require_scope(principal, action)
     if principal.is_admin or policy.open_mode:
         return
     raise AccessDenied(

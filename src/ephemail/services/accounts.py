@@ -52,6 +52,7 @@ from ephemail.services.access import (
     Via,
     authorize_account,
     authorize_admin,
+    require_scope,
 )
 from ephemail.services.ratelimit import RateLimited, RateLimiter
 
@@ -123,6 +124,19 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+async def target_account(store: Store, principal: Principal, account_id: int | None) -> Account:
+    """The caller's own account, or `account_id`'s when the caller is an admin (the CLI
+    operator has no account and always names one). Raises AccessDenied, AccountNotFound."""
+    own = principal.account
+    if account_id is None or (own is not None and own.id == account_id):
+        return authorize_account(principal)
+    authorize_admin(principal)
+    account = await store.get_account(account_id)
+    if account is None:
+        raise AccountNotFound(f"no account {account_id}")
+    return account
 
 
 class AccountService:
@@ -212,21 +226,11 @@ class AccountService:
         await self._store.delete_expired_sessions(now)
 
     async def _target_account(self, principal: Principal, account_id: int | None) -> Account:
-        """The caller's own account, or `account_id`'s when the caller is an admin
-        (the CLI operator has no account and always names one)."""
-        own = principal.account
-        if account_id is None or (own is not None and own.id == account_id):
-            return authorize_account(principal)
-        authorize_admin(principal)
-        account = await self._store.get_account(account_id)
-        if account is None:
-            raise AccountNotFound(f"no account {account_id}")
-        return account
+        return await target_account(self._store, principal, account_id)
 
     @staticmethod
     def _require(principal: Principal, action: Action) -> None:
-        if not principal.may(action):
-            raise AccessDenied(f"this token's scopes do not allow {action.value}")
+        require_scope(principal, action)
 
     # -- accounts --------------------------------------------------------------
     async def register(self, email: str, password: str, *, ip: str) -> Account:

@@ -18,10 +18,10 @@ from ephemail.services.access import (
     Action,
     Authorizer,
     Principal,
-    authorize_account,
     authorize_admin,
+    require_scope,
 )
-from ephemail.services.accounts import MAX_CONCURRENT_HASHES, AccountNotFound
+from ephemail.services.accounts import MAX_CONCURRENT_HASHES, target_account
 from ephemail.services.mailboxes import MailboxNotAllowed, MailboxService
 from ephemail.services.policy import PolicyService
 from ephemail.services.ratelimit import RateLimiter
@@ -108,16 +108,8 @@ class OwnershipService:
     ) -> Account:
         """The caller's account, or `account_id`'s for an admin; the caller's scopes
         must allow `action`."""
-        if not principal.may(action):
-            raise AccessDenied(f"this token's scopes do not allow {action.value}")
-        own = principal.account
-        if account_id is None or (own is not None and own.id == account_id):
-            return authorize_account(principal)
-        authorize_admin(principal)
-        account = await self._store.get_account(account_id)
-        if account is None:
-            raise AccountNotFound(f"no account {account_id}")
-        return account
+        require_scope(principal, action)
+        return await target_account(self._store, principal, account_id)
 
     # -- owned mailboxes ------------------------------------------------------------
     async def create_owned(
@@ -197,8 +189,7 @@ class OwnershipService:
             and not principal.is_admin
             and not self._authorizer.policy.open_mode
         ):
-            if not principal.may(Action.DELETE):
-                raise AccessDenied(f"this token's scopes do not allow {Action.DELETE.value}")
+            require_scope(principal, Action.DELETE)
             raise AccessDenied(
                 "deleting a public mailbox is for admins on this server",
                 needs_credentials=principal.account is None,
@@ -234,8 +225,7 @@ class OwnershipService:
         check_password_policy(password)
         address = self._mailboxes.address(raw_address)
         self._limiter.hit("claim", f"ip:{ip}", f"address:{address}")
-        if not principal.may(Action.WRITE):
-            raise AccessDenied(f"this token's scopes do not allow {Action.WRITE.value}")
+        require_scope(principal, Action.WRITE)
         existing = await self._store.get_mailbox(address)
         if existing is not None and existing.kind is not MailboxKind.PUBLIC:
             raise AlreadyClaimed(address)
@@ -260,8 +250,7 @@ class OwnershipService:
         Raises NotClaimed, AccessDenied (wrong password), RateLimited."""
         address = self._mailboxes.address(raw_address)
         self._limiter.hit("claim", f"ip:{ip}", f"address:{address}")
-        if not principal.may(Action.WRITE):
-            raise AccessDenied(f"this token's scopes do not allow {Action.WRITE.value}")
+        require_scope(principal, Action.WRITE)
         mailbox = await self._store.get_mailbox(address)
         if mailbox is None or mailbox.kind is not MailboxKind.CLAIMED:
             raise NotClaimed(address)

@@ -149,7 +149,15 @@ function folderParam(folder) {
 }
 
 export const api = {
-  domains: () => call("GET", "/api/v1/domains"),
+  /** The creatable domains as a list; empty when the server cannot say. */
+  async domainList() {
+    try {
+      const answer = await call("GET", "/api/v1/domains");
+      return (answer && Array.isArray(answer.domains) ? answer.domains : []).filter((d) => d && typeof d.name === "string");
+    } catch {
+      return [];
+    }
+  },
   createMailbox: (body) => call("POST", "/api/v1/mailboxes", { json: body }),
   listMessages: (address, { cursor, q, folder, limit = 50, signal } = {}) =>
     call("GET", `/api/v1/mailboxes/${enc(address)}/messages`, { query: { limit, cursor, q, folder: folderParam(folder) }, signal }),

@@ -77,12 +77,7 @@ export class MailboxesView extends AccountPage {
   }
 
   async loadDomains() {
-    try {
-      const answer = await api.domains();
-      this.domains = (answer && Array.isArray(answer.domains) ? answer.domains : []).filter((d) => d && typeof d.name === "string");
-    } catch {
-      this.domains = [];
-    }
+    this.domains = await api.domainList();
     // Your private domains first (`owned`), then shared ones (anyone's mailboxes); other
     // domains only take their owner's or an admin's (the server decides, and says so).
     const yours = this.domains.filter((d) => d.owned);

@@ -84,12 +84,7 @@ export class HomeView {
   }
 
   async loadDomains() {
-    try {
-      const answer = await api.domains();
-      this.domains = (answer && Array.isArray(answer.domains) ? answer.domains : []).filter((d) => d && typeof d.name === "string");
-    } catch {
-      this.domains = [];
-    }
+    this.domains = await api.domainList();
     if (!this.domains.length) return;
     const remembered = prefs.domain();
     const preferred = this.domains.find((d) => d.name === remembered) || this.domains.find((d) => d.default) || this.domains[0];
