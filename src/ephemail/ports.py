@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -33,6 +33,7 @@ from ephemail.domain.messages import (
     ParsedSummary,
 )
 from ephemail.domain.search import SearchQuery
+from ephemail.domain.webhooks import DeliveryAttempt, DeliveryStatus, Webhook, WebhookDelivery
 
 
 class StoreError(Exception):
@@ -448,7 +449,119 @@ class AccountStore(Protocol):
     async def count_accounts(self) -> int: ...
 
 
-class Store(ImapStore, AccountStore, Protocol):
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """A delivery the dispatcher has leased: its subscription, the stored payload
+    (None before the first attempt) and the event it carries (None for a test, or
+    when the event row is gone)."""
+
+    delivery: WebhookDelivery
+    webhook: Webhook
+    payload: str | None
+    event: Event | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """What one attempt changes: the delivery's new status and next attempt, the
+    attempt for the log, and whether the subscription is disabled now (with why)."""
+
+    attempt: DeliveryAttempt
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    payload: str
+    success: bool
+    disable_reason: str | None = None
+    counts: bool = True  # False for a test send: not part of the failure count
+
+
+class WebhookStore(Protocol):
+    """Webhook subscriptions and their durable outbox. The outbox rows themselves are
+    written by the store inside every transaction that writes events: each enabled
+    subscription whose mailbox, domain or account matches, and that wants the event,
+    gets one pending delivery."""
+
+    async def create_webhook(self, webhook: Webhook) -> Webhook: ...
+
+    async def get_webhook(self, webhook_id: str) -> Webhook | None: ...
+
+    async def list_webhooks(
+        self,
+        *,
+        mailbox: str | None = None,
+        domain: str | None = None,
+        account_id: int | None = None,
+        limit: int = 1000,
+    ) -> list[Webhook]:
+        """By mailbox, by domain, or an account's own (account-scoped or created by
+        it); with no filter, every webhook (admins)."""
+        ...
+
+    async def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        enabled: bool | None = None,
+        secret: str | _Unset | None = ...,
+        now: datetime,
+    ) -> Webhook | None:
+        """Change the given fields. Enabling clears the failure count and reason."""
+        ...
+
+    async def delete_webhook(self, webhook_id: str) -> bool: ...
+
+    async def lease_due_deliveries(
+        self, now: datetime, *, limit: int, lease_until: datetime, skip_webhooks: Collection[str]
+    ) -> list[DueDelivery]:
+        """Up to `limit` pending deliveries due by `now` of enabled subscriptions (not
+        in `skip_webhooks`) that no dispatcher holds, oldest due first; leased to the
+        caller until `lease_until` (other nodes skip them: FOR UPDATE SKIP LOCKED)."""
+        ...
+
+    async def finish_attempt(
+        self, delivery_id: int, outcome: AttemptOutcome, *, now: datetime, disable_after: int
+    ) -> Webhook | None:
+        """Record one attempt: the log row, the delivery's status, next attempt and
+        payload (lease dropped); the subscription's consecutive failures (reset on
+        success), and disable it when `outcome.disable_reason` is set or failures reach
+        `disable_after`. Returns the subscription as it is now."""
+        ...
+
+    async def add_test_delivery(self, webhook_id: str, mailbox: str, now: datetime) -> int:
+        """A delivery row for a test send (never picked up by the dispatcher)."""
+        ...
+
+    async def list_deliveries(
+        self, webhook_id: str, *, limit: int, status: DeliveryStatus | None = None
+    ) -> list[WebhookDelivery]:
+        """Newest first, each with its attempt log (newest attempt first)."""
+        ...
+
+    async def redrive_deliveries(
+        self, webhook_id: str, *, delivery_id: int | None, now: datetime, give_up_at: datetime
+    ) -> int:
+        """Due again now, with a new retry window: one delivery (any status but a
+        test), or every failed one. Returns how many."""
+        ...
+
+    async def release_leases(self, delivery_ids: Collection[int] | None = None) -> int:
+        """Drop the leases of `delivery_ids`, or every lease (a single node starting:
+        no other dispatcher exists)."""
+        ...
+
+    async def outbox_stats(self) -> tuple[int, datetime | None]:
+        """Pending deliveries and the creation time of the oldest one."""
+        ...
+
+    async def prune_deliveries(self, before: datetime) -> int:
+        """Delete finished (delivered or failed) deliveries whose last attempt (or
+        creation) is before `before`."""
+        ...
+
+
+class Store(ImapStore, AccountStore, WebhookStore, Protocol):
     """Durable state of ephemail. Every method is one transaction."""
 
     @property
@@ -546,6 +659,11 @@ class EventBus(Protocol):
 
     def publish(self, events: Sequence[Event]) -> None: ...
 
+    def add_listener(self, listener: Callable[[Sequence[Event]], None]) -> Callable[[], None]:
+        """Call `listener` synchronously with every published batch (a doorbell for
+        background workers; it must be quick and never raise). Returns its remover."""
+        ...
+
     def subscribe(
         self, max_queue: int = 1000, mailboxes: Collection[str] | None = None
     ) -> EventSubscription:
@@ -577,7 +695,7 @@ class Clock(Protocol):
 
 
 class HttpProbe(Protocol):
-    """Outbound HTTP used for pings (heartbeat); webhooks come later."""
+    """Outbound HTTP used for pings (heartbeat)."""
 
     async def get(self, url: str, *, timeout: float) -> int:
         """GET `url`; return the status code; raise OSError-like errors on failure."""
@@ -594,3 +712,55 @@ class PasswordHasher(Protocol):
         ...
 
     def needs_rehash(self, stored_hash: str) -> bool: ...
+
+
+# -- webhooks ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResponse:
+    """How one webhook POST went. `status_code` is None when no HTTP answer came
+    (refused target, DNS, connect, TLS, timeout); `error` then says why in one line.
+    A non-2xx answer has its code and `error` None."""
+
+    status_code: int | None
+    latency_ms: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookSender(Protocol):
+    """Outbound webhook HTTP with the SSRF guard (adapters/http/webhooks.py)."""
+
+    async def check_target(self, url: str) -> str | None:
+        """None when `url` may be called; else why not, in one sentence (its host is
+        or resolves to a loopback, private, link-local, multicast, reserved or
+        metadata address that the configuration does not allow). A host that does not
+        resolve now is not refused here (delivery will retry)."""
+        ...
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float
+    ) -> WebhookResponse:
+        """POST `body` to `url` (JSON), connecting only to addresses the guard allows
+        (checked after resolution, so DNS rebinding cannot slip past). Redirects are
+        not followed. Never raises for network trouble: it is in the response."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class WebhookMetrics(Protocol):
+    """Prometheus counters and gauges of the dispatcher (adapters/metrics.py)."""
+
+    def attempt(self, outcome: str, latency_seconds: float) -> None:
+        """One attempt ended: outcome `delivered`, `retry` (failed, will retry) or
+        `failed` (failed, given up or disabled)."""
+        ...
+
+    def queue(self, pending: int, oldest_age_seconds: float) -> None:
+        """The outbox now: deliveries due or waiting, and the age of the oldest."""
+        ...

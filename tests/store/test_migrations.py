@@ -66,6 +66,8 @@ async def test_upgrade_from_0004_keeps_mailboxes_and_messages(database_url: str)
         await engines.run_write(to_0004)
         store = SqlStore(engines)
         # Ingest only touches columns 0004 has: it stores mail into the old schema.
+        # The webhook outbox (0006) did not exist yet: that step of ingest is left out.
+        store._enqueue_webhooks = lambda _conn, _events, _owners=None: None  # type: ignore[method-assign]
         await store.write_deliveries(
             [
                 Delivery(

@@ -75,6 +75,20 @@ async def test_a_slow_mailbox_subscriber_is_dropped_and_unsubscribed() -> None:
         _ = [e async for e in slow]
 
 
+def test_listeners_hear_every_batch_and_are_not_subscribers() -> None:
+    bus = InProcessEventBus()
+    heard: list[list[int]] = []
+    remove = bus.add_listener(lambda events: heard.append([e.id for e in events]))
+    bus.publish([_event(1), _event(2)])
+    bus.publish([])  # nothing to say: not called
+    bus.publish([_event(3)])
+    assert heard == [[1, 2], [3]]
+    assert bus.subscriber_count == 0
+    remove()
+    bus.publish([_event(4)])
+    assert heard == [[1, 2], [3]]
+
+
 async def test_waiting_reader_wakes_on_publish() -> None:
     bus = InProcessEventBus()
     sub = bus.subscribe()

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ephemail.domain.imap import INBOX
+
 
 class EventType(StrEnum):
     MESSAGE_RECEIVED = "message.received"
@@ -38,3 +40,10 @@ class Event:
     message_id: str | None
     created_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def delivered_to_inbox(self) -> bool:
+        """A `message.received` of the INBOX (mail that arrived), not an IMAP COPY or
+        APPEND into another folder. Events written before folders existed carry no
+        folder."""
+        return self.type is EventType.MESSAGE_RECEIVED and self.data.get("folder", INBOX) == INBOX

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ephemail.domain.events import Event, EventType
-from ephemail.domain.messages import INBOX, MessageDetail, MessageSummary
+from ephemail.domain.messages import MessageDetail, MessageSummary
 from ephemail.ports import EventBus, EventSubscription, Store, SubscriberDropped
 from ephemail.services.access import (
     Action,
@@ -63,8 +63,8 @@ class FeedDropped(Exception):
 
 def delivered_to_inbox(event: Event) -> bool:
     """A `message.received` of the INBOX (mail that arrived), not an IMAP COPY or
-    APPEND into another folder. Events written before folders existed carry no folder."""
-    return bool(event.data.get("folder", INBOX) == INBOX)
+    APPEND into another folder (`Event.delivered_to_inbox`)."""
+    return event.delivered_to_inbox
 
 
 class LiveClosed(Exception):

@@ -8,7 +8,7 @@ publisher: ingest never waits for a reader.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 
 from ephemail.domain.events import Event
 from ephemail.ports import SubscriberDropped
@@ -67,10 +67,20 @@ class InProcessEventBus:
     def __init__(self) -> None:
         self._everything: set[_Subscription] = set()
         self._by_mailbox: dict[str, set[_Subscription]] = {}
+        self._listeners: list[Callable[[Sequence[Event]], None]] = []
         self.published = 0
+
+    def add_listener(self, listener: Callable[[Sequence[Event]], None]) -> Callable[[], None]:
+        """Call `listener` with every published batch (synchronously: it must be quick
+        and never raise); returns the function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def publish(self, events: Sequence[Event]) -> None:
         self.published += len(events)
+        if events:
+            for listener in self._listeners:
+                listener(events)
         everything = list(self._everything)
         by_mailbox = self._by_mailbox
         for event in events:

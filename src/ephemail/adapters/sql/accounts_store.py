@@ -448,6 +448,14 @@ class AccountSqlStore(SqlPlumbing):
                 ]
             else:
                 raise ConflictError(f"mailbox {address} exists")
+            # Webhooks anyone could create on the address while it was public (or
+            # before it existed) stop until the owner enables them.
+            self._disable_mailbox_webhooks(
+                conn,
+                address,
+                "the mailbox now belongs to an account: its owner may enable it",
+                keep_account=account_id,
+            )
             events = self._add_events(conn, pending)
             return self._mailbox_row(conn, address), events
 
@@ -490,9 +498,12 @@ class AccountSqlStore(SqlPlumbing):
             )
         mailbox = conn.execute(
             self._locked(
-                select(t.mailboxes.c.id, t.mailboxes.c.address, t.mailboxes.c.kind).where(
-                    t.mailboxes.c.id == mailbox_id
-                )
+                select(
+                    t.mailboxes.c.id,
+                    t.mailboxes.c.address,
+                    t.mailboxes.c.kind,
+                    t.mailboxes.c.owner_account_id,
+                ).where(t.mailboxes.c.id == mailbox_id)
             )
         ).first()
         if mailbox is None:
@@ -517,7 +528,11 @@ class AccountSqlStore(SqlPlumbing):
             "data": {"kind": mailbox.kind},
             "created_at": _now(),
         }
-        events.extend(self._add_events(conn, [deleted]))
+        # The owner, for account webhooks: the row is gone when they are matched.
+        owner = mailbox.owner_account_id
+        owners = {mailbox.address: int(owner)} if owner is not None else None
+        events.extend(self._add_events(conn, [deleted], owners=owners))
+        self._drop_mailbox_webhooks(conn, mailbox.address)
         return events
 
     async def delete_mailbox(self, address: str) -> list[Event] | None:
@@ -540,6 +555,9 @@ class AccountSqlStore(SqlPlumbing):
                 update(t.mailboxes)
                 .where(t.mailboxes.c.id == row.id)
                 .values(kind=MailboxKind.CLAIMED.value, password_hash=password_hash)
+            )
+            self._disable_mailbox_webhooks(
+                conn, address, "the mailbox was claimed: enable it again with its password"
             )
             pending.append(
                 {

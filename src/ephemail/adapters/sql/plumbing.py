@@ -3,17 +3,37 @@ AccountSqlStore): declared once here so each mixin type-checks on its own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
-from ephemail.domain.events import DeletionReason, Event
+from ephemail.domain.events import DeletionReason, Event, EventType
 from ephemail.domain.messages import MailboxKind
 from ephemail.ports import Delivery
 
 T = TypeVar("T")
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def event_from_row(row: Row[Any]) -> Event:
+    """An `events` row as an Event."""
+    return Event(
+        id=row.id,
+        type=EventType(row.type),
+        mailbox=row.mailbox,
+        message_id=row.message_id,
+        created_at=utc(row.created_at) or datetime.now(UTC),
+        data=json.loads(row.data),
+    )
 
 
 class SqlPlumbing:
@@ -27,10 +47,24 @@ class SqlPlumbing:
     async def _write(self, tx: Callable[[Connection], T]) -> T:
         raise NotImplementedError
 
-    def _add_events(self, conn: Connection, pending: list[dict[str, Any]]) -> list[Event]:
+    def _add_events(
+        self,
+        conn: Connection,
+        pending: list[dict[str, Any]],
+        *,
+        owners: Mapping[str, int] | None = None,
+    ) -> list[Event]:
         raise NotImplementedError
 
     def _delete(self, conn: Connection, ids: list[str], reason: DeletionReason) -> list[Event]:
+        raise NotImplementedError
+
+    def _drop_mailbox_webhooks(self, conn: Connection, address: str) -> None:
+        raise NotImplementedError
+
+    def _disable_mailbox_webhooks(
+        self, conn: Connection, address: str, reason: str, *, keep_account: int | None = None
+    ) -> None:
         raise NotImplementedError
 
     def _insert_contents(self, conn: Connection, deliveries: Sequence[Delivery]) -> None:

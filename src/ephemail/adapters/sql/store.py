@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
@@ -23,12 +23,15 @@ from ephemail.adapters.sql.accounts_store import AccountSqlStore
 from ephemail.adapters.sql.bulk import BulkInsert
 from ephemail.adapters.sql.engine import Engines
 from ephemail.adapters.sql.imap_store import ImapSqlStore, structure_columns
+from ephemail.adapters.sql.plumbing import event_from_row
+from ephemail.adapters.sql.plumbing import utc as _utc
 from ephemail.adapters.sql.search import (
     are_few_matches,
     is_small_scope,
     needs_contents,
     search_conditions,
 )
+from ephemail.adapters.sql.webhooks_store import WebhookSqlStore
 from ephemail.domain.address import domain_of
 from ephemail.domain.bans import Ban, BanMatch, BanScope, BanStatus
 from ephemail.domain.events import DeletionReason, Event, EventType
@@ -71,13 +74,6 @@ class _Inbox(NamedTuple):
     owned: bool  # no retention for its messages
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -101,7 +97,7 @@ def _attachments_from(text: str) -> tuple[Attachment, ...]:
     return tuple(Attachment(**item) for item in json.loads(text))
 
 
-class SqlStore(ImapSqlStore, AccountSqlStore):
+class SqlStore(ImapSqlStore, AccountSqlStore, WebhookSqlStore):
     """Store backed by SQLite (embedded) or PostgreSQL (scale-out); the IMAP queries
     live in imap_store.py, accounts and ownership in accounts_store.py."""
 
@@ -152,8 +148,16 @@ class SqlStore(ImapSqlStore, AccountSqlStore):
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute(select(1)).scalar())
 
-    def _add_events(self, conn: Connection, pending: list[dict[str, Any]]) -> list[Event]:
-        """Insert event rows (in the caller's transaction) and return them with ids."""
+    def _add_events(
+        self,
+        conn: Connection,
+        pending: list[dict[str, Any]],
+        *,
+        owners: Mapping[str, int] | None = None,
+    ) -> list[Event]:
+        """Insert event rows (in the caller's transaction) and return them with ids,
+        with their webhook deliveries. `owners`: the owning account of addresses whose
+        mailbox row is gone already (a deleted mailbox), for account webhooks."""
         if not pending:
             return []
         ids = self._allocate_event_ids(conn, len(pending))
@@ -164,7 +168,7 @@ class SqlStore(ImapSqlStore, AccountSqlStore):
                 for i, p in zip(ids, pending, strict=True)
             ],
         )
-        return [
+        events = [
             Event(
                 id=i,
                 type=EventType(p["type"]),
@@ -175,6 +179,9 @@ class SqlStore(ImapSqlStore, AccountSqlStore):
             )
             for i, p in zip(ids, pending, strict=True)
         ]
+        # The outbox: webhook deliveries commit with their events or not at all.
+        self._enqueue_webhooks(conn, events, owners)
+        return events
 
     def _allocate_event_ids(self, conn: Connection, count: int) -> list[int]:
         """Reserve `count` increasing event ids in this transaction.
@@ -954,14 +961,4 @@ class SqlStore(ImapSqlStore, AccountSqlStore):
             query = query.where(t.events.c.mailbox.in_(sorted(set(mailboxes))))
         query = query.order_by(t.events.c.id).limit(limit)
         rows = await self._read(lambda conn: conn.execute(query).all())
-        return [
-            Event(
-                id=r.id,
-                type=EventType(r.type),
-                mailbox=r.mailbox,
-                message_id=r.message_id,
-                created_at=_utc(r.created_at) or _now(),
-                data=json.loads(r.data),
-            )
-            for r in rows
-        ]
+        return [event_from_row(r) for r in rows]

@@ -249,3 +249,83 @@ server_secrets = Table(
     Column("value", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
+
+# -- webhooks (migration 0006) ---------------------------------------------------------
+# One subscription: exactly one of mailbox / domain / account_id is set, by `scope`.
+# Mailbox and domain are names, not foreign keys: a webhook may watch an address
+# before its first message (as anyone may watch an address).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("scope", String(8), nullable=False),
+    Column("mailbox", String(320), nullable=True, index=True),
+    Column("domain", String(253), nullable=True, index=True),
+    Column(
+        "account_id",
+        BigInteger,
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    Column("url", Text, nullable=False),
+    Column("events", String(400), nullable=False),  # comma-separated event names
+    Column("secret", Text, nullable=True),  # HMAC key: must be readable to sign
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("created_by", BigInteger, nullable=True),  # account id, no FK (kept on delete)
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The durable outbox: one row per (event, subscription), written in the event's
+# transaction. `payload` is built at the first attempt and then kept, so every retry
+# sends the same body. `lease_until`: a dispatcher holds the row until then (a node
+# that dies mid-attempt loses it when the lease runs out).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "webhook_id",
+        String(26),
+        ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", BigInteger, nullable=True),  # NULL: a test delivery
+    Column("event", String(32), nullable=False),
+    Column("mailbox", String(320), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("give_up_at", UtcDateTime, nullable=True),  # NULL: created_at + the retry window
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("last_attempt_at", UtcDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    Column("payload", Text, nullable=True),
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        BigInteger,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("attempted_at", UtcDateTime, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Float, nullable=False),
+    Column("error", Text, nullable=True),
+    sqlite_autoincrement=True,
+)
