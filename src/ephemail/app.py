@@ -8,22 +8,29 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from ephemail.adapters.crypto.passwords import Argon2PasswordHasher
 from ephemail.adapters.events.memory import InProcessEventBus
+from ephemail.adapters.events.polling import PollingEventRelay
 from ephemail.adapters.http.client import HttpxProbe
+from ephemail.adapters.http.webhooks import HttpxWebhookSender
+from ephemail.adapters.metrics import PrometheusMetrics
 from ephemail.adapters.sql.engine import DatabaseUrlError, Engines, create_engines
 from ephemail.adapters.sql.migrate import upgrade
 from ephemail.adapters.sql.relay import PostgresEventRelay, event_relay_for
 from ephemail.adapters.sql.store import SqlStore
 from ephemail.api.app import create_api
+from ephemail.api.mcp_shim import McpMount, http_principal
 from ephemail.api.server import HttpServer
+from ephemail.mcp.tools import ToolServices
 from ephemail.mime.summary import parse_summary
 from ephemail.ports import Clock, EventBus
 from ephemail.protocols.imap.server import ImapConfig, ImapServer
 from ephemail.protocols.smtp.server import SmtpConfig, SmtpServer
 from ephemail.services.access import AccessPolicy, Authorizer
-from ephemail.services.accounts import AccountService, AccountSettings
+from ephemail.services.accounts import AccountService, AccountSettings, InvalidCredentials
 from ephemail.services.admin import PolicyAdmin
 from ephemail.services.clock import SystemClock
 from ephemail.services.connections import ConnectionGate
@@ -40,7 +47,16 @@ from ephemail.services.mailboxes import MailboxService
 from ephemail.services.ownership import OwnershipService
 from ephemail.services.policy import PolicyService
 from ephemail.services.ratelimit import Limit, RateLimiter
+from ephemail.services.webhooks import (
+    USER_AGENT,
+    RetryPolicy,
+    WebhookDispatcher,
+    WebhookService,
+)
 from ephemail.settings import Settings
+
+if TYPE_CHECKING:  # the MCP SDK loads only where MCP is served (see `_start_mcp`)
+    from ephemail.mcp.server import McpHttpEndpoint, PrincipalResolver
 
 log = logging.getLogger("ephemail")
 
@@ -49,6 +65,7 @@ __all__ = [
     "Application",
     "DatabaseUrlError",
     "open_admin_services",
+    "open_mcp_services",
     "open_store",
     "upgrade_database",
 ]
@@ -225,6 +242,10 @@ class Application:
         self._http: HttpServer | None = None
         self._imap: ImapServer | None = None
         self._probe: HttpxProbe | None = None
+        self._webhook_sender: HttpxWebhookSender | None = None
+        self._dispatcher: WebhookDispatcher | None = None
+        self._mcp: McpHttpEndpoint | None = None  # MCP over streamable HTTP at /mcp
+        self.metrics = PrometheusMetrics()
         self._store: SqlStore | None = None
         self._relay: PostgresEventRelay | None = None  # PostgreSQL: events of other nodes
         self._policy: PolicyService | None = None
@@ -318,6 +339,8 @@ class Application:
             heartbeat_interval=s.events_heartbeat_interval,
             queue_size=s.events_queue_size,
         )
+        self._start_webhooks(authorizer)
+        self._register_gauges()
         self.retention = RetentionSweeper(
             self.store, self.bus, self.clock, interval=s.retention_interval
         )
@@ -332,6 +355,7 @@ class Application:
             )
             self._tasks.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
         if s.http_enabled:
+            mcp = await self._start_mcp() if s.mcp_enabled else None
             api = create_api(
                 self.mailboxes,
                 self.readiness,
@@ -343,6 +367,9 @@ class Application:
                 limiter=self.limiter,
                 secure_cookies=s.secure_cookies,
                 session_max_age=s.session_max_age,
+                webhooks=self.webhooks,
+                metrics=self.metrics.render,
+                mcp=mcp,
             )
             self._http = HttpServer(api)
             self.http_port = await self._http.start(s.http_bind, s.http_port)
@@ -405,12 +432,73 @@ class Application:
                 self.imap,
             )
             self.imap_port = await self._imap.start(s.imap_bind, s.imap_port)
-        for name, enabled in (
-            ("MCP", s.mcp_enabled),
-            ("SMTPS", s.smtp_ssl_enabled),
+        if s.smtp_ssl_enabled:
+            log.warning("SMTPS is not available in this version yet; setting ignored")
+
+    def _start_webhooks(self, authorizer: Authorizer) -> None:
+        """The webhook service (routes, UI, MCP) and this node's dispatcher."""
+        s = self.settings
+        retry = retry_policy(s)
+        self._webhook_sender = webhook_sender(s)
+        self.webhooks = WebhookService(
+            self.store,
+            self.clock,
+            self.mailboxes,
+            self._webhook_sender,
+            authorizer=authorizer,
+            retry=retry,
+        )
+        if not s.webhooks_enabled:
+            return
+        self._dispatcher = WebhookDispatcher(
+            self.store,
+            self.bus,
+            self.clock,
+            self._webhook_sender,
+            retry=retry,
+            metrics=self.metrics,
+            concurrency=s.webhook_concurrency,
+            per_endpoint=s.webhook_concurrency_per_endpoint,
+            log_days=s.webhook_log_days,
+            # SQLite: this is the only node, so leases left by a killed process are stale.
+            single_node=self._relay is None,
+        )
+        self.webhooks.on_redrive(self._dispatcher.wake)
+        self._tasks.append(asyncio.create_task(self._dispatcher.run(), name="webhooks"))
+
+    def _register_gauges(self) -> None:
+        """Live gauges read at scrape time (GET /metrics)."""
+        dispatcher = self._dispatcher
+        for name, doc, read in (
+            ("ephemail_smtp_connections", "Open SMTP connections.", lambda: self.smtp_connections),
+            (
+                "ephemail_imap_connections",
+                "Open IMAP connections.",
+                lambda: self._imap.active_connections if self._imap is not None else 0,
+            ),
+            (
+                "ephemail_live_subscriptions",
+                "Open WebSocket, SSE, wait and IMAP IDLE subscriptions.",
+                lambda: self.live.open_subscriptions,
+            ),
+            (
+                "ephemail_webhook_in_flight",
+                "Webhook attempts in flight on this node.",
+                lambda: dispatcher.in_flight if dispatcher is not None else 0,
+            ),
         ):
-            if enabled:
-                log.warning("%s is not available in this version yet; setting ignored", name)
+            self.metrics.gauge_callback(name, doc, read)
+
+    async def _start_mcp(self) -> McpMount:
+        """MCP over streamable HTTP (and dynip's REST shim) over the same services,
+        authorised per request like the API."""
+        # Imported here: the SDK is large, and admin commands never serve MCP.
+        from ephemail.mcp.server import McpHttpEndpoint
+
+        tools = ToolServices(self.mailboxes, self.live, self.ownership, self.webhooks)
+        self._mcp = McpHttpEndpoint(tools, http_principal)
+        await self._mcp.start()
+        return McpMount(tools, self._mcp.asgi_app)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -440,8 +528,13 @@ class Application:
             self.live.close()  # end live streams and waits: nothing left to wait for
             await self._http.stop()
             self._http = None
+        if self._mcp is not None:
+            await self._mcp.stop()  # after HTTP: no MCP request is left to serve
+            self._mcp = None
         if self._ingest is not None:
             await self._ingest.close()
+        if self._dispatcher is not None:
+            await self._dispatcher.close()  # attempts in flight finish and are recorded
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -453,6 +546,9 @@ class Application:
         if self._probe is not None:
             await self._probe.close()
             self._probe = None
+        if self._webhook_sender is not None:
+            await self._webhook_sender.close()
+            self._webhook_sender = None
         if self._relay is not None:
             await self._relay.close()  # after the last local publish: its NOTIFY goes out
             self._relay = None
@@ -477,3 +573,100 @@ class Application:
             log.info("shutting down")
         finally:
             await self.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class McpStdio:
+    """What `ephemail mcp` serves over stdio: the tools, and who calls them."""
+
+    tools: ToolServices
+    principal_for: PrincipalResolver
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """How webhook deliveries are retried (settings `webhook_*`)."""
+    return RetryPolicy(
+        timeout=settings.webhook_timeout,
+        window=timedelta(hours=settings.webhook_retry_hours),
+        backoff_base=settings.webhook_backoff_base,
+        backoff_max=settings.webhook_backoff_max,
+        disable_after=settings.webhook_disable_after,
+    )
+
+
+def webhook_sender(settings: Settings) -> HttpxWebhookSender:
+    """Outbound webhook HTTP with the SSRF guard and the configured allowed networks."""
+    return HttpxWebhookSender(allow_networks=settings.webhook_allow_networks, user_agent=USER_AGENT)
+
+
+@contextlib.asynccontextmanager
+async def open_mcp_services(settings: Settings, *, token: str | None) -> AsyncIterator[McpStdio]:
+    """The MCP tools over the configured store, for `ephemail mcp` beside a running
+    `ephemail serve`: the same services, acting for API token `token` (anonymous
+    without one). Live events come from the store, so a wait sees the mail the server
+    accepts: the PostgreSQL relay, or on SQLite a poller of the event table. No
+    listeners, retention or webhook dispatcher (the server runs those). Raises
+    ValueError when `token` is not a usable API token."""
+    from ephemail.mcp.server import token_principal  # the SDK: see `_start_mcp`
+
+    store = await open_store(settings)
+    relay: PostgresEventRelay | PollingEventRelay = event_relay_for(
+        settings.effective_database_url,
+        store,
+        poll_interval=settings.events_relay_poll_interval,
+    ) or PollingEventRelay(store)
+    policy = PolicyService(
+        store,
+        accept=settings.accept,
+        allow_contains=settings.allow_substring_bans,
+        refresh_interval=settings.policy_refresh_interval,
+        poll_interval=settings.policy_poll_interval,
+    )
+    sender = webhook_sender(settings)
+    live: LiveService | None = None
+    try:
+        await relay.start()
+        await policy.start()
+        clock = SystemClock()
+        built = await build_mailbox_services(
+            settings,
+            store,
+            relay.bus,
+            policy,
+            clock=clock,
+            hasher=password_hasher(settings),
+            limiter=RateLimiter({}, enabled=False),
+        )
+        live = LiveService(
+            store,
+            relay.bus,
+            built.mailboxes,
+            authorizer=built.authorizer,
+            heartbeat_interval=settings.events_heartbeat_interval,
+            queue_size=settings.events_queue_size,
+        )
+        webhooks = WebhookService(
+            store,
+            clock,
+            built.mailboxes,
+            sender,
+            authorizer=built.authorizer,
+            retry=retry_policy(settings),
+        )
+        principal_for = token_principal(built.accounts, token)
+        try:
+            await principal_for(None)  # a bad token fails now, not at the first call
+        except InvalidCredentials as exc:
+            raise ValueError(
+                "EPHEMAIL_TOKEN is not a usable API token (unknown, expired or revoked)"
+            ) from exc
+        yield McpStdio(
+            ToolServices(built.mailboxes, live, built.ownership, webhooks), principal_for
+        )
+    finally:
+        if live is not None:
+            live.close()
+        await sender.close()
+        await policy.close()
+        await relay.close()
+        await store.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from ephemail.app import (
     Application,
     DatabaseUrlError,
     open_admin_services,
+    open_mcp_services,
     open_store,
     upgrade_database,
 )
@@ -247,6 +249,28 @@ def serve(ctx: click.Context, /, **flags: Any) -> None:
     settings = _settings(ctx, **flags)
     configure_logging(settings.log_level, settings.log_format)
     _run(Application(settings).run_until_signalled())
+
+
+@main.command("mcp")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--database-url", help="sqlite:///path or postgresql://user@host/db")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.pass_context
+def mcp_stdio(ctx: click.Context, /, **flags: Any) -> None:
+    """Serve MCP over stdin/stdout for a local AI agent, on the store of `ephemail
+    serve` (same configuration). The API token comes from the environment variable
+    EPHEMAIL_TOKEN; without it the agent is anonymous. Logs go to stderr."""
+    from ephemail.mcp.server import run_stdio  # the SDK is large: only for this command
+
+    settings = _settings(ctx, **flags)
+    configure_logging(settings.log_level, settings.log_format)
+    token = os.environ.get("EPHEMAIL_TOKEN", "").strip() or None
+
+    async def serve() -> None:
+        async with open_mcp_services(settings, token=token) as opened:
+            await run_stdio(opened.tools, opened.principal_for)
+
+    _run(serve())
 
 
 @main.group()

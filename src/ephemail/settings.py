@@ -8,6 +8,7 @@ recipient, everything bound to 127.0.0.1, SQLite under `./data`.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 from pathlib import Path
@@ -250,8 +251,76 @@ class Settings(BaseSettings):
         validation_alias=_aliases("rate_api_per_minute"),
     )
 
+    # -- webhooks ---------------------------------------------------------------
+    webhooks_enabled: bool = Field(
+        True,
+        description="Run the webhook dispatcher on this node (deliveries from the outbox).",
+        validation_alias=_aliases("webhooks_enabled"),
+    )
+    webhook_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="Seconds per delivery attempt.",
+        validation_alias=_aliases("webhook_timeout"),
+    )
+    webhook_retry_hours: float = Field(
+        24.0,
+        gt=0,
+        description="How long a failing delivery is retried before it is given up.",
+        validation_alias=_aliases("webhook_retry_hours"),
+    )
+    webhook_backoff_base: float = Field(
+        10.0,
+        gt=0,
+        description="First retry delay in seconds; doubles per attempt, with jitter.",
+        validation_alias=_aliases("webhook_backoff_base"),
+    )
+    webhook_backoff_max: float = Field(
+        3600.0,
+        gt=0,
+        description="Longest delay between two attempts, in seconds.",
+        validation_alias=_aliases("webhook_backoff_max"),
+    )
+    webhook_disable_after: int = Field(
+        50,
+        ge=1,
+        description="Consecutive failed attempts (no success between) that disable a webhook.",
+        validation_alias=_aliases("webhook_disable_after"),
+    )
+    webhook_concurrency: int = Field(
+        64,
+        ge=1,
+        description="Deliveries in flight at once on this node.",
+        validation_alias=_aliases("webhook_concurrency"),
+    )
+    webhook_concurrency_per_endpoint: int = Field(
+        4,
+        ge=1,
+        description="Deliveries in flight at once to one endpoint (scheme, host, port).",
+        validation_alias=_aliases("webhook_concurrency_per_endpoint"),
+    )
+    webhook_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR) webhooks may reach although they are loopback, private "
+        "or link-local; a JSON list or comma-separated, e.g. `127.0.0.1/32`.",
+        validation_alias=_aliases("webhook_allow_networks"),
+    )
+    webhook_log_days: float = Field(
+        7.0,
+        gt=0,
+        description="Days a finished delivery and its attempts stay in the log.",
+        validation_alias=_aliases("webhook_log_days"),
+    )
+
+    # -- MCP --------------------------------------------------------------------
+    mcp_enabled: bool = Field(
+        True,
+        description="Serve MCP (streamable HTTP) at /mcp and the REST shim at /tools.",
+        validation_alias=_aliases("mcp_enabled", "MCP_ENABLED"),
+    )
+
     # -- later protocols (accepted and validated now; see README "Status") ----
-    mcp_enabled: bool = Field(False, validation_alias=_aliases("mcp_enabled", "MCP_ENABLED"))
     smtp_ssl_enabled: bool = Field(
         False, validation_alias=_aliases("smtp_ssl_enabled", "SMTP_SSL_ENABLED")
     )
@@ -296,7 +365,9 @@ class Settings(BaseSettings):
         except AddressError as exc:
             raise ValueError(str(exc)) from exc
 
-    @field_validator("allowed_origins", "registration_domains", mode="before")
+    @field_validator(
+        "allowed_origins", "registration_domains", "webhook_allow_networks", mode="before"
+    )
     @classmethod
     def _origins_list(cls, value: Any) -> Any:
         """An environment variable may hold a JSON list or comma-separated origins."""
@@ -306,6 +377,17 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each entry a network in CIDR form (an address alone is one host)."""
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not a network (e.g. 10.0.0.0/8): {exc}") from exc
+        return [entry.strip() for entry in value if entry.strip()]
 
     @field_validator("heartbeat_url")
     @classmethod

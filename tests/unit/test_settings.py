@@ -115,3 +115,11 @@ def test_missing_and_broken_toml(tmp_path: Path) -> None:
     broken.write_text("smtp_port = = 1\n")
     with pytest.raises(ConfigError, match="invalid configuration"):
         load_settings(broken)
+
+
+def test_webhook_allow_networks_are_checked_cidrs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EPHEMAIL_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32, 10.0.0.0/8,")
+    assert load_settings().webhook_allow_networks == ["127.0.0.1/32", "10.0.0.0/8"]
+    for bad in ("10.1.0.0/8", "not-a-network", "300.1.1.1/32"):
+        with pytest.raises(ConfigError, match="webhook_allow_networks"):
+            load_settings(webhook_allow_networks=[bad])

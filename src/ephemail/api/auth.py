@@ -55,6 +55,10 @@ from ephemail.services.ratelimit import RateLimited, RateLimiter
 
 log = logging.getLogger(__name__)
 
+# The paths whose requests the middleware resolves (and refuses): the API, MCP over
+# streamable HTTP, and dynip's MCP REST shim. Same credentials, CSRF rule for
+# cookie-authenticated writes, and rate limit on all of them.
+AUTHENTICATED_PREFIXES: Final = ("/api/", "/mcp", "/tools", "/resources")
 UNLOCK_COOKIE: Final = "ephemail_unlock"
 # At most this many unlocked mailboxes ride in the unlock cookie (newest kept).
 MAX_UNLOCKED: Final = 20
@@ -242,7 +246,9 @@ class AuthMiddleware:
         self._clear_session = _clearing_header(cookies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not str(scope["path"]).startswith("/api/"):
+        if scope["type"] not in ("http", "websocket") or not str(scope["path"]).startswith(
+            AUTHENTICATED_PREFIXES
+        ):
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)

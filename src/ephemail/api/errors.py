@@ -20,6 +20,7 @@ from ephemail.domain.accounts import AccountEmailError, PasswordPolicyError
 from ephemail.domain.address import AddressError
 from ephemail.domain.bans import BanError
 from ephemail.domain.search import SearchSyntaxError
+from ephemail.domain.webhooks import WebhookError
 from ephemail.ports import ConflictError, InvalidCursorError, StoreError
 from ephemail.services.access import AccessDenied
 from ephemail.services.accounts import (
@@ -31,6 +32,7 @@ from ephemail.services.accounts import (
 from ephemail.services.mailboxes import AttachmentNotFound, MailboxNotAllowed, MessageNotFound
 from ephemail.services.ownership import AlreadyClaimed, MailboxNotFound, NotClaimed
 from ephemail.services.ratelimit import RateLimited
+from ephemail.services.webhooks import DeliveryNotFound, WebhookNotFound
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,9 @@ _MAPPINGS: list[tuple[type[Exception], Callable[[Exception], JSONResponse]]] = [
     (PasswordPolicyError, _with_text(400, "invalid_password")),
     (AccountEmailError, _with_text(400, "invalid_email")),
     (BanError, _with_text(400, "invalid_ban")),
+    (WebhookError, _with_text(422, "invalid_webhook")),
+    (WebhookNotFound, _fixed(404, "not_found", "webhook not found")),
+    (DeliveryNotFound, _fixed(404, "not_found", "delivery not found")),
     (MessageNotFound, _fixed(404, "not_found", "message not found")),
     (AttachmentNotFound, _fixed(404, "not_found", "attachment not found")),
     (MailboxNotFound, _fixed(404, "not_found", "mailbox not found")),

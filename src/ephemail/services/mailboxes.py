@@ -200,6 +200,11 @@ class MailboxService:
             return None
         return record.owner_account_id
 
+    def domain_owner(self, domain: str) -> int | None:
+        """The account an active domain entry names as its owner (shared or not)."""
+        record = self._policy.snapshot.domains.lookup_active(domain)
+        return None if record is None else record.owner_account_id
+
     def random_address(self, domain: str | None) -> str:
         """A fresh random address on `domain` (normalised; the default domain when
         None). Raises AddressError for a malformed domain."""
