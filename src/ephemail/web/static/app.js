@@ -3,6 +3,7 @@
 // Routes: /                       the start page
 //         /m/{address}            an inbox (?folder= an IMAP folder other than INBOX, ?q= a search)
 //         /m/{address}/{id}       an inbox with one message open (same parameters)
+//         /m/{address}/webhooks   an inbox with its webhooks panel open (same parameters)
 //         /signin, /register      an account's sign-in and registration (?next= where to go then)
 //         /account/mailboxes      the signed-in account's own mailboxes
 //         /account/tokens         its API and IMAP tokens
@@ -169,10 +170,13 @@ function parseRoute() {
   const match = window.location.pathname.match(/^\/m\/([^/]+)(?:\/([^/]+))?\/?$/);
   if (match) {
     try {
+      // Message ids are ULIDs (upper case), so the panel's name cannot be taken for one.
+      const panel = match[2] === "webhooks" ? "webhooks" : null;
       return {
         name: "inbox",
         address: decodeURIComponent(match[1]),
-        messageId: match[2] ? decodeURIComponent(match[2]) : null,
+        messageId: match[2] && !panel ? decodeURIComponent(match[2]) : null,
+        panel,
         q: q.trim(),
         folder,
       };

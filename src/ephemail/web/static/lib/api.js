@@ -126,6 +126,8 @@ export const urls = {
   // The folder is a query parameter (absent for INBOX), so a reload keeps it.
   inbox: (address, q, folder) => withQuery(`/m/${pathPart(address)}`, { folder: folderParam(folder), q }),
   message: (address, id, q, folder) => withQuery(`/m/${pathPart(address)}/${pathPart(id)}`, { folder: folderParam(folder), q }),
+  // The mailbox's webhooks panel; the list beside it keeps its folder and search.
+  webhooks: (address, q, folder) => withQuery(`/m/${pathPart(address)}/webhooks`, { folder: folderParam(folder), q }),
   // Account pages; `next` brings a visitor back after signing in.
   signIn: (next) => withQuery("/signin", { next: next && next !== "/signin" ? next : null }),
   register: (next) => withQuery("/register", { next }),
@@ -186,6 +188,19 @@ export const api = {
   release: (address, password) => call("POST", `/api/v1/mailboxes/${enc(address)}/release`, { json: { password } }),
   unlock: (address, password) => call("POST", `/api/v1/mailboxes/${enc(address)}/unlock`, { json: { password } }),
 
+  // webhooks of one mailbox (docs/api.md: Webhooks)
+  webhooks: {
+    list: (address, signal) => call("GET", `/api/v1/mailboxes/${enc(address)}/webhooks`, { signal }),
+    create: (address, body) => call("POST", `/api/v1/mailboxes/${enc(address)}/webhooks`, { json: body }),
+    update: (id, body) => call("PATCH", `/api/v1/webhooks/${enc(id)}`, { json: body }),
+    remove: (id) => call("DELETE", `/api/v1/webhooks/${enc(id)}`),
+    test: (id) => call("POST", `/api/v1/webhooks/${enc(id)}/test`),
+    deliveries: (id, { status, limit = 50, signal } = {}) =>
+      call("GET", `/api/v1/webhooks/${enc(id)}/deliveries`, { query: { status, limit }, signal }),
+    redrive: (id, deliveryId) => call("POST", `/api/v1/webhooks/${enc(id)}/deliveries/${enc(deliveryId)}/redrive`),
+    redriveFailed: (id) => call("POST", `/api/v1/webhooks/${enc(id)}/redrive`),
+  },
+
   // administration (admins only)
   admin: {
     users: () => call("GET", "/api/v1/admin/users"),
@@ -239,6 +254,7 @@ export async function loadCapabilities() {
     folders: true,
     accounts: true,
     claim: true,
+    webhooks: true,
   };
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 2500);
@@ -265,6 +281,7 @@ export async function loadCapabilities() {
       folders: has("GET", "/api/v1/mailboxes/{}/folders"),
       accounts: has("GET", "/api/v1/auth/me"),
       claim: has("POST", "/api/v1/mailboxes/{}/claim"),
+      webhooks: has("GET", "/api/v1/mailboxes/{}/webhooks"),
     };
   } catch {
     return all;

@@ -2,6 +2,7 @@
 // another; live, searchable, paginated) beside the reader, with a folder switcher when an
 // IMAP client has made more folders. A public mailbox can be claimed with a password here; a
 // claimed one asks for its password (the unlock cookie then opens reads and live updates).
+// The Webhooks button opens the mailbox's webhooks panel in place of the reader.
 import { api, ApiError, describeError, INBOX, normaliseFolder, retryText, urls } from "../lib/api.js";
 import { h, prefersReducedMotion, replace } from "../lib/dom.js";
 import { FolderSwitcher, folderIconName, folderLabel } from "../lib/folders.js";
@@ -15,6 +16,7 @@ import { session } from "../lib/session.js";
 import { confirmDialog, copyButton, copyText, toast } from "../lib/ui.js";
 import { avatar, emptyState, listSkeleton, timeAgo } from "../lib/widgets.js";
 import { ReaderView } from "./reader.js";
+import { WebhooksPanel } from "./webhooks.js";
 
 const PAGE_SIZE = 50;
 const POLL_INTERVAL_MS = 8000;
@@ -34,9 +36,10 @@ export class InboxView {
    * @param {HTMLElement} root where the view lives
    * @param {object} ctx the app context
    * @param {string} address as typed in the URL (normalised by the server on first load)
-   * @param {{q?: string, messageId?: string|null, folder?: string}} target the rest of the URL
+   * @param {{q?: string, messageId?: string|null, folder?: string, panel?: string|null}} target
+   *   the rest of the URL (`panel` "webhooks": the webhooks panel is open)
    */
-  constructor(root, ctx, address, { q = "", messageId = null, folder = INBOX } = {}) {
+  constructor(root, ctx, address, { q = "", messageId = null, folder = INBOX, panel = null } = {}) {
     this.root = root;
     this.ctx = ctx;
     this.address = address;
@@ -76,7 +79,12 @@ export class InboxView {
       openMessage: (id) => this.openMessage(id),
       position: (id) => this.position(id),
     });
+    this.webhooks = new WebhooksPanel(this.webhooksPane, {
+      closeHref: () => urls.inbox(this.address, this.q, this.folder),
+    });
+    this.panel = null;
     this.setOpen(messageId);
+    this.setPanel(panel);
     this.load();
   }
 
@@ -136,6 +144,14 @@ export class InboxView {
     );
     this.refreshButton = iconButton("refresh", "Refresh", { iconOnly: true, onClick: () => this.reload({ quiet: true, announce: true }) });
     this.deleteAllButton = iconButton("trash", "Delete all", { iconOnly: true, cls: "btn-danger-ghost", dataset: { action: "delete-all" }, onClick: () => this.deleteAll() });
+    this.webhooksLink = h("a", {
+      class: "btn btn-icon webhooks-link",
+      href: urls.webhooks(this.address, this.q, this.folder),
+      title: "Webhooks of this mailbox",
+      "aria-label": "Webhooks",
+      hidden: !this.ctx.caps.webhooks,
+      dataset: { link: "", action: "webhooks" },
+    }, icon("bolt"));
     this.folderSwitch = new FolderSwitcher({ hrefFor: (name) => urls.inbox(this.address, "", name) });
     this.folderSwitch.setCurrent(this.folder);
     this.meta = h("div", { class: "list-meta", "aria-live": "polite" });
@@ -143,7 +159,7 @@ export class InboxView {
     this.footer = h("div", { class: "list-footer" });
     this.scroller = h("div", { class: "list-scroll" }, this.list, this.footer);
     this.listPane = h("aside", { class: "list-pane", "aria-label": "Message list" },
-      h("div", { class: "list-toolbar" }, form, this.refreshButton, this.deleteAllButton),
+      h("div", { class: "list-toolbar" }, form, this.refreshButton, this.webhooksLink, this.deleteAllButton),
       hint,
       this.searchError,
       this.folderSwitch.el,
@@ -151,7 +167,8 @@ export class InboxView {
       this.scroller,
     );
     this.readerPane = h("section", { class: "reader-pane", "aria-label": "Message" });
-    this.el = h("div", { class: "inbox" }, this.listPane, this.readerPane);
+    this.webhooksPane = h("section", { class: "webhooks-pane", "aria-label": "Webhooks of this mailbox", hidden: true });
+    this.el = h("div", { class: "inbox" }, this.listPane, this.readerPane, this.webhooksPane);
     replace(this.root, this.el);
     replace(this.list, listSkeleton());
 
@@ -197,6 +214,7 @@ export class InboxView {
     replace(this.footer);
     this.meta.textContent = "";
     this.folderSwitch.setCurrent(this.folder);
+    this.paintWebhooksLink();
     this.updateTitle();
     let page;
     try {
@@ -243,8 +261,12 @@ export class InboxView {
     this.address = mailbox;
     prefs.remember(mailbox);
     this.renderHeader();
-    const target = this.openId ? urls.message(mailbox, this.openId, this.q, this.folder) : urls.inbox(mailbox, this.q, this.folder);
+    const target = this.panel ? urls.webhooks(mailbox, this.q, this.folder)
+      : this.openId ? urls.message(mailbox, this.openId, this.q, this.folder)
+      : urls.inbox(mailbox, this.q, this.folder);
     window.history.replaceState(null, "", target);
+    this.paintWebhooksLink();
+    if (this.panel) this.webhooks.open(mailbox);
   }
 
   showLoadError(err) {
@@ -359,7 +381,7 @@ export class InboxView {
   // ----- the app router calls these -------------------------------------------------------
 
   /** Same address, new URL: maybe another folder or search, maybe another open message. */
-  show({ q = "", messageId = null, folder = INBOX }) {
+  show({ q = "", messageId = null, folder = INBOX, panel = null }) {
     const nextFolder = normaliseFolder(folder);
     if (q !== this.q || nextFolder !== this.folder) {
       this.q = q;
@@ -368,10 +390,38 @@ export class InboxView {
       this.load();
     }
     if (messageId !== this.openId) this.setOpen(messageId);
+    if (panel !== this.panel) this.setPanel(panel);
+  }
+
+  /** Open (`"webhooks"`) or close (null) the webhooks panel beside the list. */
+  setPanel(panel) {
+    const open = panel === "webhooks";
+    const wasOpen = this.panel === "webhooks";
+    this.panel = open ? "webhooks" : null;
+    this.el.classList.toggle("has-panel", open);
+    this.webhooksPane.hidden = !open;
+    this.paintWebhooksLink();
+    if (open) {
+      this.webhooks.open(this.address);
+      if (!wasOpen) this.webhooks.focus();
+    } else if (wasOpen) {
+      const hadFocus = this.webhooksPane.contains(document.activeElement) || document.activeElement === document.body;
+      this.webhooks.close();
+      if (hadFocus && !this.webhooksLink.hidden) this.webhooksLink.focus({ preventScroll: true });
+    }
+  }
+
+  /** The Webhooks button keeps the list's folder and search, and marks the open panel. */
+  paintWebhooksLink() {
+    this.webhooksLink.href = urls.webhooks(this.address, this.q, this.folder);
+    if (this.panel) this.webhooksLink.setAttribute("aria-current", "page");
+    else this.webhooksLink.removeAttribute("aria-current");
+    this.webhooks.updateCloseHref();
   }
 
   unmount() {
     this.unmounted = true;
+    this.webhooks.destroy();
     if (this.live) this.live.stop();
     this.live = null;
     clearInterval(this.pollTimer);
@@ -940,6 +990,7 @@ export class InboxView {
    */
   applyEvent(event) {
     if (event.mailbox && event.mailbox !== this.address) return;
+    this.webhooks.onMailboxEvent();
     const data = event.data && typeof event.data === "object" ? event.data : {};
     if (COUNTED_EVENTS.has(event.type)) this.scheduleFolderRefresh();
     const shown = Boolean(this.q) || normaliseFolder(data.folder) === this.folder;
@@ -1060,6 +1111,12 @@ export class InboxView {
   handleKey(e) {
     const inReader = e.target instanceof Element && Boolean(e.target.closest(".reader-pane"));
     const onControl = e.target instanceof Element && Boolean(e.target.closest("button, a, summary, [role=tab]"));
+    // The webhooks panel: Escape goes back to the messages; its own controls take other keys.
+    if (this.panel && e.key === "Escape") {
+      this.ctx.navigate(urls.inbox(this.address, this.q, this.folder));
+      return true;
+    }
+    if (e.target instanceof Element && e.target.closest(".webhooks-pane")) return false;
     switch (e.key) {
       case "j":
         this.moveCursor(1);
