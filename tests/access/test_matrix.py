@@ -11,6 +11,8 @@ dynip routes (emails, email by id, delete by id, WebSocket by full address and b
 local part), global reads (search without a mailbox, every-mailbox events, the admin
 mailbox list) and IMAP (login + SELECT). The dynip bypasses (message by id, search
 without a mailbox, WebSocket, full address versus local part) are explicit cases.
+Webhooks (v1 and dynip routes) have their own table: managing a mailbox's webhooks
+takes what writing the mailbox takes, seeing them what reading it takes.
 """
 
 from __future__ import annotations
@@ -139,6 +141,8 @@ async def world(app_factory: StartApp, database_url: str) -> AsyncIterator[World
         public_read=True,
         open_mode=False,
         rate_limit_enabled=False,
+        # Webhooks created by the matrix point at a closed port on loopback.
+        webhook_allow_networks=["127.0.0.1/32"],
     )
     operator = Principal.operator()
     accounts = {}
@@ -430,3 +434,169 @@ async def test_imap(app_factory: StartApp, world: World, kind: str) -> None:
         if got != expect:
             wrong.append(f"IMAP {principal} {kind}: {'allowed' if got else 'denied'}")
     assert not wrong, "\n".join(wrong)
+
+
+# -- webhooks --------------------------------------------------------------------------------
+# Managing a mailbox's webhooks (create, change, delete, test, redrive) is a write to the
+# mailbox; listing them, reading one and its delivery log is a read of the mailbox. Written
+# out by hand like EXPECTED (principals in the order of PRINCIPALS).
+EXPECTED_WEBHOOKS: dict[tuple[str, str], str] = {
+    ("manage", "public"): "YYYYYNNY",
+    ("view", "public"): "YYYYYNYY",
+    ("manage", "claimed"): "NNYNNNNY",
+    ("view", "claimed"): "NNYNNNNY",
+    ("manage", "owned"): "NNNYNNNY",
+    ("view", "owned"): "NNNYNNYY",
+}
+# A closed port on loopback (allowed by the world's webhook_allow_networks): nothing
+# needs to arrive; a test send answers 200 with delivered=false.
+HOOK_URL = "http://127.0.0.1:9/hook"
+
+
+def test_webhook_table_follows_the_mailbox_rule() -> None:
+    for kind in KINDS:
+        assert EXPECTED_WEBHOOKS[("manage", kind)] == EXPECTED[("write", kind)], kind
+        assert EXPECTED_WEBHOOKS[("view", kind)] == EXPECTED[("read", kind)], kind
+
+
+async def _admin_webhook(w: World, kind: str) -> str:
+    """A webhook on the mailbox, created by an allowed principal (the admin)."""
+    answer = await w.client.post(
+        f"/api/v1/mailboxes/{w.addresses[kind]}/webhooks",
+        json={"url": HOOK_URL},
+        headers=w.headers("admin"),
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+async def _drop_webhooks(w: World, kind: str) -> None:
+    """Remove every webhook of the mailbox (keeps under the per-mailbox limit)."""
+    for webhook in await w.app.store.list_webhooks(mailbox=w.addresses[kind]):
+        await w.app.store.delete_webhook(webhook.id)
+
+
+async def _webhook_surfaces(
+    w: World, kind: str, principal: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Status of every webhook surface for one (kind, principal): (view, manage)."""
+    address = w.addresses[kind]
+    h = w.headers(principal)
+    c = w.client
+    hook = await _admin_webhook(w, kind)
+    dynip_hook = await _admin_webhook(w, kind)
+    await w.deliver(kind)  # an `arrival`: one delivery in the hook's log
+    found = await w.app.store.list_deliveries(hook, limit=10)
+    assert found, "the delivery was not written to the outbox"
+    delivery_id = found[0].id
+    view = {
+        "v1 list of mailbox": (
+            await c.get(f"/api/v1/mailboxes/{address}/webhooks", headers=h)
+        ).status_code,
+        "v1 list by mailbox query": (
+            await c.get("/api/v1/webhooks", params={"mailbox": address}, headers=h)
+        ).status_code,
+        "v1 get": (await c.get(f"/api/v1/webhooks/{hook}", headers=h)).status_code,
+        "v1 deliveries": (
+            await c.get(f"/api/v1/webhooks/{hook}/deliveries", headers=h)
+        ).status_code,
+        "dynip list": (await c.get(f"/api/webhooks/{address}", headers=h)).status_code,
+        "dynip get": (await c.get(f"/api/webhook/{hook}", headers=h)).status_code,
+    }
+    manage = {
+        "v1 create on mailbox": (
+            await c.post(f"/api/v1/mailboxes/{address}/webhooks", json={"url": HOOK_URL}, headers=h)
+        ).status_code,
+        "v1 create with mailbox": (
+            await c.post("/api/v1/webhooks", json={"url": HOOK_URL, "mailbox": address}, headers=h)
+        ).status_code,
+        "dynip create": (
+            await c.post(
+                "/api/webhooks",
+                json={"mailbox_address": address, "webhook_url": "127.0.0.1:9/hook"},
+                headers=h,
+            )
+        ).status_code,
+        "v1 patch": (
+            await c.patch(
+                f"/api/v1/webhooks/{hook}", json={"events": ["arrival", "read"]}, headers=h
+            )
+        ).status_code,
+        "v1 test": (await c.post(f"/api/v1/webhooks/{hook}/test", headers=h)).status_code,
+        "v1 redrive failed": (
+            await c.post(f"/api/v1/webhooks/{hook}/redrive", headers=h)
+        ).status_code,
+        "v1 redrive one": (
+            await c.post(f"/api/v1/webhooks/{hook}/deliveries/{delivery_id}/redrive", headers=h)
+        ).status_code,
+        "dynip put": (
+            await c.put(f"/api/webhook/{dynip_hook}", json={"enabled": True}, headers=h)
+        ).status_code,
+        "dynip test": (await c.post(f"/api/webhook/{dynip_hook}/test", headers=h)).status_code,
+        "v1 delete": (await c.delete(f"/api/v1/webhooks/{hook}", headers=h)).status_code,
+        "dynip delete": (await c.delete(f"/api/webhook/{dynip_hook}", headers=h)).status_code,
+    }
+    await _drop_webhooks(w, kind)
+    return view, manage
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_webhook_surfaces(world: World, kind: str) -> None:
+    wrong: list[str] = []
+    for principal in PRINCIPALS:
+        view, manage = await _webhook_surfaces(world, kind, principal)
+        index = PRINCIPALS.index(principal)
+        wrong += _check(
+            view, EXPECTED_WEBHOOKS[("view", kind)][index] == "Y", f"{principal} {kind}"
+        )
+        wrong += _check(
+            manage, EXPECTED_WEBHOOKS[("manage", kind)][index] == "Y", f"{principal} {kind}"
+        )
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_denied_webhook_changes_leave_nothing_behind(world: World) -> None:
+    """A denied create stores no webhook; a denied change or delete leaves it as it was;
+    a denied listing shows no URL."""
+    for kind in ("claimed", "owned"):
+        address = world.addresses[kind]
+        hook = await _admin_webhook(world, kind)
+        before = await world.app.store.get_webhook(hook)
+        for principal in ("anonymous", "other_account", "read_only_token", "wrong_password"):
+            h = world.headers(principal)
+            c = world.client
+            answers = [
+                await c.post(
+                    f"/api/v1/mailboxes/{address}/webhooks",
+                    json={"url": "http://127.0.0.1:9/sneaky"},
+                    headers=h,
+                ),
+                await c.post(
+                    "/api/v1/webhooks",
+                    json={"url": "http://127.0.0.1:9/sneaky", "mailbox": address},
+                    headers=h,
+                ),
+                await c.post(
+                    "/api/webhooks",
+                    json={"mailbox_address": address, "webhook_url": "127.0.0.1:9/sneaky"},
+                    headers=h,
+                ),
+                await c.patch(
+                    f"/api/v1/webhooks/{hook}",
+                    json={"url": "http://127.0.0.1:9/sneaky", "enabled": False},
+                    headers=h,
+                ),
+                await c.put(
+                    f"/api/webhook/{hook}", json={"webhook_url": "127.0.0.1:9/sneaky"}, headers=h
+                ),
+                await c.delete(f"/api/v1/webhooks/{hook}", headers=h),
+                await c.delete(f"/api/webhook/{hook}", headers=h),
+            ]
+            for answer in answers:
+                assert _denied(answer.status_code), (kind, principal, answer.request.url)
+            if not allowed("read", kind, principal):  # a read-only owner token may list
+                listing = await c.get(f"/api/v1/mailboxes/{address}/webhooks", headers=h)
+                assert _denied(listing.status_code) and b"127.0.0.1" not in listing.content
+        (left,) = await world.app.store.list_webhooks(mailbox=address)
+        assert left == before, kind
+        await _drop_webhooks(world, kind)
