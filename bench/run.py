@@ -1,4 +1,4 @@
-"""Entry point: `python -m bench.run [--suite smtp|http|events|imap|all] [--quick] [--write]`.
+"""Entry point: `python -m bench.run [--suite NAME|all] [--quick] [--write]`.
 
 Suites (see bench/README.md):
 
@@ -6,7 +6,9 @@ Suites (see bench/README.md):
 - ``http``: listing and search latency over 100,000 stored messages (`bench/http_read.py`);
 - ``events``: SMTP-accept-to-WebSocket-delivery latency at 500 msg/s (`bench/live_events.py`);
 - ``imap``: ephemail's IMAP server next to Dovecot over a 10,000-message mailbox
-  (`bench/imap_bench.py`).
+  (`bench/imap_bench.py`);
+- ``webhooks``: SMTP ingest with and without webhooks (fast and hanging receivers) and
+  SMTP-250-to-webhook-POST latency at 200 msg/s (`bench/webhooks_bench.py`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ from bench.http_read import OPERATION_KEYS, HttpConfig, render_http_markdown, ru
 from bench.imap_bench import IMAP_SERVERS, ImapConfig, render_imap_markdown, run_imap_benchmark
 from bench.live_events import EventsConfig, render_events_markdown, run_events_benchmark
 from bench.smtp_ingest import MODES, SERVERS, BenchConfig, render_markdown, run_benchmark
+from bench.webhooks_bench import (
+    SCENARIOS,
+    WebhooksConfig,
+    render_webhooks_markdown,
+    run_webhooks_benchmark,
+)
 
 DOCS = REPO / "docs" / "benchmarks.md"
-SUITES = ("smtp", "http", "events", "imap")
+SUITES = ("smtp", "http", "events", "imap", "webhooks")
 # Defaults of the full run and of --quick, for options left unset.
 FULL = {
     "messages": 20_000,
@@ -37,6 +45,9 @@ FULL = {
     "imap_rounds": 5,
     "imap_duration": 10.0,
     "imap_idle_duration": 10.0,
+    "webhooks_messages": 4_000,
+    "webhooks_rounds": 3,
+    "webhooks_duration": 20.0,
 }
 QUICK = {
     "messages": 2_000,
@@ -49,6 +60,9 @@ QUICK = {
     "imap_rounds": 1,
     "imap_duration": 2.0,
     "imap_idle_duration": 2.0,
+    "webhooks_messages": 500,
+    "webhooks_rounds": 1,
+    "webhooks_duration": 2.0,
 }
 
 
@@ -65,7 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.run",
         description="ephemail benchmarks: SMTP ingest throughput (smtp), HTTP listing and "
         "search latency over 100,000 messages (http), SMTP-to-WebSocket event latency "
-        "(events), IMAP next to Dovecot (imap); on SQLite and PostgreSQL.",
+        "(events), IMAP next to Dovecot (imap), SMTP ingest with webhooks and webhook "
+        "delivery latency (webhooks); on SQLite and PostgreSQL.",
     )
     parser.add_argument(
         "--suite",
@@ -77,8 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick",
         action="store_true",
         help="smoke run: 2,000 SMTP messages; 2,000 stored messages and 2 s per HTTP "
-        "operation; 3 s of events; 500 IMAP messages, 2 s per timed IMAP phase (options "
-        "given explicitly still apply)",
+        "operation; 3 s of events; 500 IMAP messages, 2 s per timed IMAP phase; 500 "
+        "messages per webhooks ingest load, 1 round, 2 s paced (options given explicitly "
+        "still apply)",
     )
     parser.add_argument(
         "--only",
@@ -171,6 +187,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="measure only this server (repeatable; default both; ephemail runs on the "
         "stores of --only)",
     )
+    webhooks = parser.add_argument_group("webhooks suite")
+    webhooks.add_argument(
+        "--webhooks-messages", type=int, help="messages per back-to-back ingest load (4000)"
+    )
+    webhooks.add_argument(
+        "--webhooks-mailboxes", type=int, default=20, help="mailboxes, one webhook each (20)"
+    )
+    webhooks.add_argument(
+        "--webhooks-connections", type=int, default=20, help="SMTP connections of the sender (20)"
+    )
+    webhooks.add_argument("--webhooks-rounds", type=int, help="ingest rounds (3)")
+    webhooks.add_argument(
+        "--webhooks-scenario",
+        action="append",
+        choices=SCENARIOS,
+        help="ingest scenario: none (no webhooks), fast (receiver answers 204), hang "
+        "(receiver never answers); repeatable; default: all",
+    )
+    webhooks.add_argument(
+        "--webhooks-rate", type=float, default=200.0, help="paced delivery load, msg/s (200)"
+    )
+    webhooks.add_argument(
+        "--webhooks-duration", type=float, help="seconds of the paced delivery load (20; 0 = skip)"
+    )
+    webhooks.add_argument(
+        "--webhooks-drain-timeout",
+        type=float,
+        default=180.0,
+        help="seconds to wait for the outbox to drain after the paced load (180)",
+    )
     parser.add_argument(
         "--server-env",
         action="append",
@@ -214,6 +260,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     if args.imap_duration <= 0 or args.imap_idle_duration <= 0 or args.imap_idle_rate <= 0:
         parser.error("IMAP durations and --imap-idle-rate must be positive")
+    if min(args.webhooks_messages, args.webhooks_mailboxes, args.webhooks_rounds) < 1:
+        parser.error(
+            "--webhooks-messages, --webhooks-mailboxes and --webhooks-rounds must be positive"
+        )
+    if not args.webhooks_mailboxes <= args.webhooks_connections:
+        parser.error("--webhooks-connections must be at least --webhooks-mailboxes")
+    if args.webhooks_rate <= 0 or args.webhooks_duration < 0 or args.webhooks_drain_timeout <= 0:
+        parser.error("--webhooks-rate and --webhooks-drain-timeout must be positive")
     return args
 
 
@@ -306,7 +360,33 @@ def run_imap(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path, 
     return render_imap_markdown(report), report.failures, section_writer("imap")
 
 
-RUNNERS = {"smtp": run_smtp, "http": run_http, "events": run_events, "imap": run_imap}
+def run_webhooks(args: argparse.Namespace) -> tuple[str, list[str], Callable[[Path, str], None]]:
+    """The webhooks suite (ingest cost and delivery latency): (markdown, failures, writer)."""
+    config = WebhooksConfig(
+        messages=args.webhooks_messages,
+        mailboxes=args.webhooks_mailboxes,
+        connections=args.webhooks_connections,
+        rounds=args.webhooks_rounds,
+        scenarios=tuple(s for s in SCENARIOS if s in (args.webhooks_scenario or SCENARIOS)),
+        rate=args.webhooks_rate,
+        duration=args.webhooks_duration,
+        drain_timeout=args.webhooks_drain_timeout,
+        stores=_stores(args),
+        server_env=tuple(args.server_env),
+        keep=args.keep,
+        snapshot=args.snapshot,
+    )
+    report = run_webhooks_benchmark(config)
+    return render_webhooks_markdown(report), report.failures, section_writer("webhooks")
+
+
+RUNNERS = {
+    "smtp": run_smtp,
+    "http": run_http,
+    "events": run_events,
+    "imap": run_imap,
+    "webhooks": run_webhooks,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
