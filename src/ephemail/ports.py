@@ -529,6 +529,17 @@ class WebhookStore(Protocol):
         `disable_after`. Returns the subscription as it is now."""
         ...
 
+    async def finish_attempts(
+        self,
+        outcomes: Sequence[tuple[int, AttemptOutcome]],
+        *,
+        now: datetime,
+        disable_after: int,
+    ) -> list[Webhook | None]:
+        """`finish_attempt` for several deliveries in one transaction, in order (the
+        dispatcher batches its results: one commit, one fsync, for many attempts)."""
+        ...
+
     async def add_test_delivery(self, webhook_id: str, mailbox: str, now: datetime) -> int:
         """A delivery row for a test send (never picked up by the dispatcher)."""
         ...

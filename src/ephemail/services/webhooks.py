@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -427,8 +428,13 @@ class WebhookDispatcher:
         self._rng = rng or random.Random()  # jitter only: no secrecy needed
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
-        self._per_key: dict[str, int] = {}  # endpoint -> deliveries in flight
-        self._key_of_webhook: dict[str, str] = {}
+        # Leased here, waiting for a free slot of their endpoint: (delivery, lease end).
+        self._queued: dict[str, deque[tuple[DueDelivery, datetime]]] = {}
+        self._running: dict[str, int] = {}  # endpoint -> attempts in flight
+        self._endpoint_of: dict[str, str] = {}  # webhook id -> endpoint, as last seen
+        # Attempt results waiting to be written, in one transaction per batch.
+        self._results: list[tuple[int, AttemptOutcome, asyncio.Future[None]]] = []
+        self._results_ready = asyncio.Event()
         self._closing = False
 
     def wake(self) -> None:
@@ -450,27 +456,38 @@ class WebhookDispatcher:
         # relay) may have written deliveries: it rings the doorbell.
         remove_listener = self._bus.add_listener(lambda _events: self._wake.set())
         housekeeping = asyncio.create_task(self._housekeeping(), name="webhooks-housekeeping")
+        recorder = asyncio.create_task(self._recorder(), name="webhooks-recorder")
         try:
             while True:
                 try:
                     await self._fill()
                 except Exception:
                     log.exception("webhooks: leasing deliveries failed; retrying shortly")
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a
+                # cancellation that arrives as the event is set, and stop() would hang.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                    async with asyncio.timeout(self._poll_interval):
+                        await self._wake.wait()
                 self._wake.clear()
-                # Many events in a burst wake us once: coalesce for a moment.
+                # A burst of events rings many times: one lease query per 50 ms at most
+                # (deliveries already leased start as slots free, without the loop).
                 await asyncio.sleep(0.05)
         finally:
             remove_listener()
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in (housekeeping, recorder):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def close(self) -> None:
         """Let attempts in flight finish (up to one timeout), then cancel the rest;
         an interrupted delivery stays pending and is sent again later."""
         self._closing = True
+        waiting = [item.delivery.id for queue in self._queued.values() for item, _ in queue]
+        self._queued.clear()
+        if waiting:
+            with contextlib.suppress(Exception):  # their leases run out anyway
+                await self._store.release_leases(waiting)
         pending = list(self._in_flight.values())
         if pending:
             _, still = await asyncio.wait(pending, timeout=self._retry.timeout + 1)
@@ -479,6 +496,36 @@ class WebhookDispatcher:
             for task in still:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def _record(self, delivery_id: int, outcome: AttemptOutcome) -> None:
+        """Queue one attempt's result for the recorder and wait until it is written."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._results.append((delivery_id, outcome, future))
+        self._results_ready.set()
+        await future
+
+    async def _recorder(self) -> None:
+        """Write attempt results in batches: attempts that end within 10 ms of each
+        other share one transaction (one commit and fsync), so delivering costs the
+        store's writer, which ingest uses too, far less than a commit per attempt."""
+        while True:
+            await self._results_ready.wait()
+            await asyncio.sleep(0.01)
+            self._results_ready.clear()
+            batch, self._results = self._results, []
+            try:
+                await self._store.finish_attempts(
+                    [(delivery_id, outcome) for delivery_id, outcome, _ in batch],
+                    now=self._clock.now(),
+                    disable_after=self._retry.disable_after,
+                )
+            except Exception:
+                # Not recorded: the deliveries stay pending and leased, and are sent
+                # again when their lease runs out (at least once).
+                log.exception("webhooks: recording %d attempts failed", len(batch))
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     async def _housekeeping(self) -> None:
         """Queue gauges every 15 s; old finished deliveries pruned every hour."""
@@ -501,31 +548,62 @@ class WebhookDispatcher:
                 log.exception("webhooks: housekeeping failed")
             await asyncio.sleep(15)
 
+    def _held(self, key: str) -> int:
+        """Deliveries of `key` this node holds: in flight and waiting."""
+        return self._running.get(key, 0) + len(self._queued.get(key, ()))
+
     async def _fill(self) -> None:
-        free = self._concurrency - len(self._in_flight)
-        if free <= 0 or self._closing:
-            return
+        """Lease due deliveries in small batches while there is room.
+
+        Each endpoint may have `per_endpoint` attempts in flight and as many waiting
+        here; an endpoint holding that many is skipped until it is down to half, and a
+        batch brings at most two endpoints' worth, so a hanging endpoint holds a few
+        slots and a fast one is fed without a lease per delivery."""
+        batch = 2 * self._per_endpoint
+        while not self._closing:
+            held = len(self._in_flight) + sum(len(q) for q in self._queued.values())
+            free = min(batch, self._concurrency - held)
+            if free <= 0:
+                return
+            busy = {
+                webhook_id
+                for webhook_id, key in self._endpoint_of.items()
+                if self._held(key) > self._per_endpoint
+            }
+            now = self._clock.now()
+            lease_until = now + self._retry.lease
+            due = await self._store.lease_due_deliveries(
+                now, limit=free, lease_until=lease_until, skip_webhooks=busy
+            )
+            over: list[int] = []
+            for item in due:
+                key = endpoint_key(item.webhook.url)
+                self._endpoint_of[item.webhook.id] = key
+                if self._held(key) >= 2 * self._per_endpoint:
+                    over.append(item.delivery.id)  # enough waiting for this endpoint
+                    continue
+                self._queued.setdefault(key, deque()).append((item, lease_until))
+                self._start(key)
+            if over:
+                await self._store.release_leases(over)
+            if len(due) < free or over:
+                return  # nothing more is due, or the rest waits for its endpoint
+
+    def _start(self, key: str) -> None:
+        """Start waiting deliveries of `key` while it has free slots. One whose lease
+        ends before an attempt could finish is left to whoever leases it next."""
+        queue = self._queued.get(key)
         now = self._clock.now()
-        saturated = {
-            webhook_id
-            for webhook_id, key in self._key_of_webhook.items()
-            if self._per_key.get(key, 0) >= self._per_endpoint
-        }
-        due = await self._store.lease_due_deliveries(
-            now, limit=free, lease_until=now + self._retry.lease, skip_webhooks=saturated
-        )
-        over: list[int] = []
-        for item in due:
-            key = endpoint_key(item.webhook.url)
-            self._key_of_webhook[item.webhook.id] = key
-            if self._per_key.get(key, 0) >= self._per_endpoint:
-                over.append(item.delivery.id)  # this endpoint is busy: leave it for later
+        margin = timedelta(seconds=self._retry.timeout + 1)
+        while queue and self._running.get(key, 0) < self._per_endpoint:
+            item, lease_until = queue.popleft()
+            if lease_until - now < margin:
                 continue
-            self._per_key[key] = self._per_key.get(key, 0) + 1
+            self._running[key] = self._running.get(key, 0) + 1
             task = asyncio.create_task(self._attempt(item, key), name="webhook-attempt")
             self._in_flight[item.delivery.id] = task
-        if over:
-            await self._store.release_leases(over)
+        if not queue:
+            self._queued.pop(key, None)
 
     async def _attempt(self, due: DueDelivery, key: str) -> None:
         delivery = due.delivery
@@ -537,13 +615,14 @@ class WebhookDispatcher:
             log.exception("webhooks: delivery %d failed unexpectedly", delivery.id)
         finally:
             self._in_flight.pop(delivery.id, None)
-            left = self._per_key.get(key, 1) - 1
+            left = self._running.get(key, 1) - 1
             if left > 0:
-                self._per_key[key] = left
+                self._running[key] = left
             else:
-                self._per_key.pop(key, None)
-                self._key_of_webhook = {w: k for w, k in self._key_of_webhook.items() if k != key}
-            self._wake.set()  # a slot is free
+                self._running.pop(key, None)
+            if not self._closing:
+                self._start(key)  # the next waiting delivery of this endpoint, at once
+            self._wake.set()  # and room to lease more
 
     async def _send(self, due: DueDelivery) -> None:
         delivery, webhook = due.delivery, due.webhook
@@ -558,9 +637,7 @@ class WebhookDispatcher:
             timeout=self._retry.timeout,
         )
         outcome, label = self._outcome(delivery, response, started, payload)
-        await self._store.finish_attempt(
-            delivery.id, outcome, now=self._clock.now(), disable_after=self._retry.disable_after
-        )
+        await self._record(delivery.id, outcome)
         if self._metrics is not None:
             self._metrics.attempt(label, response.latency_ms / 1000)
         if not outcome.success:

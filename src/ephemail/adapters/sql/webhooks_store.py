@@ -87,6 +87,7 @@ def _delivery(row: Row[Any], log: Sequence[DeliveryAttempt] = ()) -> WebhookDeli
 _W = t.webhooks
 _D = t.webhook_deliveries
 _A = t.webhook_attempts
+_ANY_ENABLED = select(_W.c.id).where(_W.c.enabled.is_(True)).limit(1)
 
 
 class WebhookSqlStore(SqlPlumbing):
@@ -99,6 +100,10 @@ class WebhookSqlStore(SqlPlumbing):
         """One pending delivery per (event, enabled subscription that wants it).
         `owners` names the owner of addresses whose mailbox row is gone already."""
         if not events:
+            return
+        # The usual case on a busy server: no webhook is enabled at all. One indexed
+        # probe (its statement compiled once) answers that before any matching.
+        if conn.execute(_ANY_ENABLED).first() is None:
             return
         addresses = sorted({e.mailbox for e in events})
         hooks: dict[str, Row[Any]] = {}
@@ -332,63 +337,88 @@ class WebhookSqlStore(SqlPlumbing):
     async def finish_attempt(
         self, delivery_id: int, outcome: AttemptOutcome, *, now: datetime, disable_after: int
     ) -> Webhook | None:
+        (webhook,) = await self.finish_attempts(
+            [(delivery_id, outcome)], now=now, disable_after=disable_after
+        )
+        return webhook
+
+    async def finish_attempts(
+        self,
+        outcomes: Sequence[tuple[int, AttemptOutcome]],
+        *,
+        now: datetime,
+        disable_after: int,
+    ) -> list[Webhook | None]:
+        def tx(conn: Connection) -> list[Row[Any] | None]:
+            return [
+                self._finish_one(conn, delivery_id, outcome, now, disable_after)
+                for delivery_id, outcome in outcomes
+            ]
+
+        rows = await self._write(tx)
+        return [None if row is None else _webhook(row) for row in rows]
+
+    def _finish_one(
+        self,
+        conn: Connection,
+        delivery_id: int,
+        outcome: AttemptOutcome,
+        now: datetime,
+        disable_after: int,
+    ) -> Row[Any] | None:
+        """One attempt's rows, in the caller's transaction (see `finish_attempts`)."""
         a = outcome.attempt
-
-        def tx(conn: Connection) -> Row[Any] | None:
-            webhook_id = conn.scalar(select(_D.c.webhook_id).where(_D.c.id == delivery_id))
-            if webhook_id is None:
-                return None  # deleted meanwhile (with its webhook)
-            conn.execute(
-                _A.insert().values(
-                    delivery_id=delivery_id,
-                    attempted_at=a.attempted_at,
-                    status_code=a.status_code,
-                    latency_ms=a.latency_ms,
-                    error=a.error,
-                )
+        webhook_id = conn.scalar(select(_D.c.webhook_id).where(_D.c.id == delivery_id))
+        if webhook_id is None:
+            return None  # deleted meanwhile (with its webhook)
+        conn.execute(
+            _A.insert().values(
+                delivery_id=delivery_id,
+                attempted_at=a.attempted_at,
+                status_code=a.status_code,
+                latency_ms=a.latency_ms,
+                error=a.error,
             )
-            conn.execute(
-                update(_D)
-                .where(_D.c.id == delivery_id)
-                .values(
-                    status=outcome.status.value,
-                    attempts=_D.c.attempts + 1,
-                    next_attempt_at=outcome.next_attempt_at,
-                    lease_until=None,
-                    last_attempt_at=a.attempted_at,
-                    last_status_code=a.status_code,
-                    last_error=a.error,
-                    delivered_at=now if outcome.status is DeliveryStatus.DELIVERED else None,
-                    payload=outcome.payload,
-                )
+        )
+        conn.execute(
+            update(_D)
+            .where(_D.c.id == delivery_id)
+            .values(
+                status=outcome.status.value,
+                attempts=_D.c.attempts + 1,
+                next_attempt_at=outcome.next_attempt_at,
+                lease_until=None,
+                last_attempt_at=a.attempted_at,
+                last_status_code=a.status_code,
+                last_error=a.error,
+                delivered_at=now if outcome.status is DeliveryStatus.DELIVERED else None,
+                payload=outcome.payload,
             )
-            hook = conn.execute(
-                select(_W.c.consecutive_failures, _W.c.enabled).where(_W.c.id == webhook_id)
-            ).first()
-            if hook is None:
-                return None
-            if not outcome.counts:
-                pass  # a test send: says nothing about the subscription's health
-            elif outcome.success:
-                conn.execute(
-                    update(_W)
-                    .where(_W.c.id == webhook_id, _W.c.consecutive_failures != 0)
-                    .values(consecutive_failures=0)
-                )
-            else:
-                failures = hook.consecutive_failures + 1
-                values: dict[str, Any] = {"consecutive_failures": failures}
-                reason = outcome.disable_reason
-                if reason is None and failures >= disable_after:
-                    last = f"HTTP {a.status_code}" if a.status_code is not None else a.error
-                    reason = f"disabled after {failures} failed attempts in a row (last: {last})"
-                if reason is not None and hook.enabled:
-                    values.update(enabled=False, disabled_reason=reason, updated_at=now)
-                conn.execute(update(_W).where(_W.c.id == webhook_id).values(**values))
-            return conn.execute(select(_W).where(_W.c.id == webhook_id)).first()
-
-        row = await self._write(tx)
-        return None if row is None else _webhook(row)
+        )
+        hook = conn.execute(
+            select(_W.c.consecutive_failures, _W.c.enabled).where(_W.c.id == webhook_id)
+        ).first()
+        if hook is None:
+            return None
+        if not outcome.counts:
+            pass  # a test send: says nothing about the subscription's health
+        elif outcome.success:
+            conn.execute(
+                update(_W)
+                .where(_W.c.id == webhook_id, _W.c.consecutive_failures != 0)
+                .values(consecutive_failures=0)
+            )
+        else:
+            failures = hook.consecutive_failures + 1
+            values: dict[str, Any] = {"consecutive_failures": failures}
+            reason = outcome.disable_reason
+            if reason is None and failures >= disable_after:
+                last = f"HTTP {a.status_code}" if a.status_code is not None else a.error
+                reason = f"disabled after {failures} failed attempts in a row (last: {last})"
+            if reason is not None and hook.enabled:
+                values.update(enabled=False, disabled_reason=reason, updated_at=now)
+            conn.execute(update(_W).where(_W.c.id == webhook_id).values(**values))
+        return conn.execute(select(_W).where(_W.c.id == webhook_id)).first()
 
     async def add_test_delivery(self, webhook_id: str, mailbox: str, now: datetime) -> int:
         def tx(conn: Connection) -> int:
