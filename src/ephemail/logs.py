@@ -34,3 +34,8 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request's full URL at INFO: a webhook URL may carry a token in
+    # its path or query. The webhook log (API, UI) records each attempt instead.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # The MCP SDK logs each request at INFO (types only; quiet like the HTTP server).
+    logging.getLogger("mcp").setLevel(max(logging.WARNING, root.level))

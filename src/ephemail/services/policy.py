@@ -87,8 +87,11 @@ class PolicyService:
         loop = asyncio.get_running_loop()
         next_full = loop.time() + self._jittered()
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+            # that arrives as the event is set (close() would then wait forever).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wake.wait()
             forced = self._wake.is_set()
             self._wake.clear()
             try:
