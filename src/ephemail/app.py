@@ -591,6 +591,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         backoff_base=settings.webhook_backoff_base,
         backoff_max=settings.webhook_backoff_max,
         disable_after=settings.webhook_disable_after,
+        disable_streak=timedelta(hours=settings.webhook_disable_after_hours),
     )
 
 

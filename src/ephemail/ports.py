@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from ephemail.domain.accounts import (
@@ -521,12 +521,19 @@ class WebhookStore(Protocol):
         ...
 
     async def finish_attempt(
-        self, delivery_id: int, outcome: AttemptOutcome, *, now: datetime, disable_after: int
+        self,
+        delivery_id: int,
+        outcome: AttemptOutcome,
+        *,
+        now: datetime,
+        disable_after: int,
+        disable_streak: timedelta = ...,
     ) -> Webhook | None:
         """Record one attempt: the log row, the delivery's status, next attempt and
         payload (lease dropped); the subscription's consecutive failures (reset on
-        success), and disable it when `outcome.disable_reason` is set or failures reach
-        `disable_after`. Returns the subscription as it is now."""
+        success), and disable it when `outcome.disable_reason` is set, or when failures
+        reach `disable_after` and the streak began `disable_streak` ago or earlier.
+        Returns the subscription as it is now."""
         ...
 
     async def finish_attempts(
@@ -535,6 +542,7 @@ class WebhookStore(Protocol):
         *,
         now: datetime,
         disable_after: int,
+        disable_streak: timedelta = ...,
     ) -> list[Webhook | None]:
         """`finish_attempt` for several deliveries in one transaction, in order (the
         dispatcher batches its results: one commit, one fsync, for many attempts)."""

@@ -288,6 +288,12 @@ class Settings(BaseSettings):
         description="Consecutive failed attempts (no success between) that disable a webhook.",
         validation_alias=_aliases("webhook_disable_after"),
     )
+    webhook_disable_after_hours: float = Field(
+        24.0,
+        ge=0,
+        description="...and for at least this long: a short outage never disables a webhook.",
+        validation_alias=_aliases("webhook_disable_after_hours"),
+    )
     webhook_concurrency: int = Field(
         64,
         ge=1,

@@ -562,6 +562,31 @@ async def test_failures_in_a_row_disable_with_the_last_status(store: SqlStore) -
     assert await lease(store, now=at + timedelta(minutes=5)) == []
 
 
+async def test_a_short_streak_of_failures_does_not_disable(store: SqlStore) -> None:
+    """Many failures within minutes (a short outage while retries pile up) keep the
+    webhook on; the same count spanning the streak duration disables it."""
+    created = await add(store, hook(WebhookScope.MAILBOX, BOB))
+    for n in range(3):
+        await deliver(store, BOB, n=n)
+    first, second, third = await lease(store)
+    start = soon()
+    streak = timedelta(hours=24)
+    for due, at in ((first, start), (second, start + timedelta(minutes=10))):
+        after = await store.finish_attempt(
+            due.delivery.id, failure(at, 503), now=at, disable_after=2, disable_streak=streak
+        )
+        assert after is not None and after.enabled, "2 failures in 10 minutes: still on"
+    late = start + timedelta(hours=24, minutes=1)
+    after = await store.finish_attempt(
+        third.delivery.id, failure(late, 503), now=late, disable_after=2, disable_streak=streak
+    )
+    assert after is not None and not after.enabled
+    assert after.consecutive_failures == 3 and after.disabled_reason is not None
+    # Enabling starts a new streak.
+    enabled = await store.update_webhook(created.id, enabled=True, now=late)
+    assert enabled is not None and enabled.consecutive_failures == 0
+
+
 async def test_failure_by_error_names_the_error(store: SqlStore) -> None:
     created = await add(store, hook(WebhookScope.MAILBOX, BOB))
     await deliver(store, BOB)

@@ -208,7 +208,9 @@ async def test_consecutive_failures_disable_the_webhook(
 ) -> None:
     receiver = await Receiver(status=503).start()
     try:
-        app = await _app(app_factory, database_url, webhook_disable_after=3)
+        app = await _app(
+            app_factory, database_url, webhook_disable_after=3, webhook_disable_after_hours=0
+        )
         async with client_for(app) as client:
             hook = await _hook(client, "flaky@hooks.test", receiver.url)
             await deliver(app, "flaky@hooks.test")

@@ -103,6 +103,7 @@ class RetryPolicy:
     backoff_base: float = 10.0
     backoff_max: float = 3600.0
     disable_after: int = 50
+    disable_streak: timedelta = timedelta(hours=24)
 
     @property
     def lease(self) -> timedelta:
@@ -351,7 +352,11 @@ class WebhookService:
             counts=False,
         )
         await self._store.finish_attempt(
-            delivery_id, outcome, now=self._clock.now(), disable_after=self._retry.disable_after
+            delivery_id,
+            outcome,
+            now=self._clock.now(),
+            disable_after=self._retry.disable_after,
+            disable_streak=self._retry.disable_streak,
         )
         return TestResult(
             delivered=response.ok,
@@ -518,6 +523,7 @@ class WebhookDispatcher:
                     [(delivery_id, outcome) for delivery_id, outcome, _ in batch],
                     now=self._clock.now(),
                     disable_after=self._retry.disable_after,
+                    disable_streak=self._retry.disable_streak,
                 )
             except Exception:
                 # Not recorded: the deliveries stay pending and leased, and are sent

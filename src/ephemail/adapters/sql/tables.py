@@ -274,6 +274,7 @@ webhooks = Table(
     Column("enabled", Boolean, nullable=False),
     Column("disabled_reason", Text, nullable=True),
     Column("consecutive_failures", Integer, nullable=False),
+    Column("failing_since", UtcDateTime, nullable=True),  # first failure of the streak
     Column("created_by", BigInteger, nullable=True),  # account id, no FK (kept on delete)
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),

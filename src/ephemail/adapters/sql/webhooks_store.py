@@ -8,7 +8,7 @@ an event is never committed without its deliveries, nor a delivery without its e
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -229,6 +229,7 @@ class WebhookSqlStore(SqlPlumbing):
             values["enabled"] = enabled
             if enabled:
                 values["consecutive_failures"] = 0
+                values["failing_since"] = None
                 values["disabled_reason"] = None
             else:
                 values["disabled_reason"] = None  # switched off by a person: no reason
@@ -335,10 +336,19 @@ class WebhookSqlStore(SqlPlumbing):
         return await self._write(tx)
 
     async def finish_attempt(
-        self, delivery_id: int, outcome: AttemptOutcome, *, now: datetime, disable_after: int
+        self,
+        delivery_id: int,
+        outcome: AttemptOutcome,
+        *,
+        now: datetime,
+        disable_after: int,
+        disable_streak: timedelta = timedelta(0),
     ) -> Webhook | None:
         (webhook,) = await self.finish_attempts(
-            [(delivery_id, outcome)], now=now, disable_after=disable_after
+            [(delivery_id, outcome)],
+            now=now,
+            disable_after=disable_after,
+            disable_streak=disable_streak,
         )
         return webhook
 
@@ -348,10 +358,11 @@ class WebhookSqlStore(SqlPlumbing):
         *,
         now: datetime,
         disable_after: int,
+        disable_streak: timedelta = timedelta(0),
     ) -> list[Webhook | None]:
         def tx(conn: Connection) -> list[Row[Any] | None]:
             return [
-                self._finish_one(conn, delivery_id, outcome, now, disable_after)
+                self._finish_one(conn, delivery_id, outcome, now, disable_after, disable_streak)
                 for delivery_id, outcome in outcomes
             ]
 
@@ -365,6 +376,7 @@ class WebhookSqlStore(SqlPlumbing):
         outcome: AttemptOutcome,
         now: datetime,
         disable_after: int,
+        disable_streak: timedelta,
     ) -> Row[Any] | None:
         """One attempt's rows, in the caller's transaction (see `finish_attempts`)."""
         a = outcome.attempt
@@ -396,7 +408,9 @@ class WebhookSqlStore(SqlPlumbing):
             )
         )
         hook = conn.execute(
-            select(_W.c.consecutive_failures, _W.c.enabled).where(_W.c.id == webhook_id)
+            select(_W.c.consecutive_failures, _W.c.failing_since, _W.c.enabled).where(
+                _W.c.id == webhook_id
+            )
         ).first()
         if hook is None:
             return None
@@ -406,13 +420,16 @@ class WebhookSqlStore(SqlPlumbing):
             conn.execute(
                 update(_W)
                 .where(_W.c.id == webhook_id, _W.c.consecutive_failures != 0)
-                .values(consecutive_failures=0)
+                .values(consecutive_failures=0, failing_since=None)
             )
         else:
             failures = hook.consecutive_failures + 1
-            values: dict[str, Any] = {"consecutive_failures": failures}
+            since = utc(hook.failing_since) or a.attempted_at
+            values: dict[str, Any] = {"consecutive_failures": failures, "failing_since": since}
             reason = outcome.disable_reason
-            if reason is None and failures >= disable_after:
+            # Repeated failure: that many attempts in a row, over at least that long (a
+            # burst of retries during a short outage does not count).
+            if reason is None and failures >= disable_after and now - since >= disable_streak:
                 last = f"HTTP {a.status_code}" if a.status_code is not None else a.error
                 reason = f"disabled after {failures} failed attempts in a row (last: {last})"
             if reason is not None and hook.enabled:

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean, nullable=False),
         sa.Column("disabled_reason", sa.Text, nullable=True),
         sa.Column("consecutive_failures", sa.Integer, nullable=False),
+        sa.Column("failing_since", Ts, nullable=True),
         sa.Column("created_by", sa.BigInteger, nullable=True),
         sa.Column("created_at", Ts, nullable=False),
         sa.Column("updated_at", Ts, nullable=False),
