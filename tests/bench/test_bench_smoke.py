@@ -15,9 +15,12 @@ def test_http_read_suite_seeds_serves_and_reports() -> None:
     config = HttpConfig(
         messages=300,
         clients=2,
-        duration=0.3,
-        single_duration=0.2,
-        paced_duration=0.2,
+        # Long enough for one request of the slowest operation (a global phrase search)
+        # to complete in each phase while the other test worker runs chromium: 0.2 s
+        # phases once finished with none (the assertions below need at least one).
+        duration=1.0,
+        single_duration=0.6,
+        paced_duration=0.6,
         warmup=0.1,
         stores=("sqlite",),
         operations=("list-big", "list-deep", "search-mailbox-common", "search-all-phrase"),
