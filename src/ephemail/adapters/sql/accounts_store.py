@@ -19,6 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ephemail.adapters.sql import tables as t
 from ephemail.adapters.sql.plumbing import SqlPlumbing
+from ephemail.adapters.sql.plumbing import aware as _utc
+from ephemail.adapters.sql.plumbing import utc as _utc_or_none
 from ephemail.domain.accounts import (
     Account,
     Role,
@@ -36,15 +38,6 @@ T = TypeVar("T")
 
 # Message ids per `_delete` call: far below every driver's parameter limit.
 _DELETE_CHUNK = 500
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
 
 
 def _now() -> datetime:

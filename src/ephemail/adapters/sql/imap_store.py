@@ -127,10 +127,6 @@ def _valid_ids(message_ids: Sequence[str]) -> list[str]:
     return sorted({m.upper() for m in message_ids if is_valid_id(m)})
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _folder(mailbox: Mailbox, row: Any) -> Folder:
     return Folder(
         id=row.id,

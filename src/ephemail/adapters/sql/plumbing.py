@@ -17,11 +17,14 @@ from ephemail.ports import Delivery
 T = TypeVar("T")
 
 
-def utc(value: datetime | None) -> datetime | None:
+def aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """`aware` for a column that may be NULL."""
+    return None if value is None else aware(value)
 
 
 def event_from_row(row: Row[Any]) -> Event:

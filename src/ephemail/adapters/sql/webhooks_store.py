@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from ephemail.adapters.sql import tables as t
-from ephemail.adapters.sql.plumbing import SqlPlumbing, event_from_row, utc
+from ephemail.adapters.sql.plumbing import SqlPlumbing, aware, event_from_row, utc
 from ephemail.domain.address import domain_of
 from ephemail.domain.events import Event
 from ephemail.domain.webhooks import (
@@ -36,11 +36,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _at(value: datetime) -> datetime:
-    """A NOT NULL timestamp column, timezone-aware."""
-    return utc(value) or value
-
-
 def _webhook(row: Row[Any]) -> Webhook:
     scope = WebhookScope(row.scope)
     target = {
@@ -55,8 +50,8 @@ def _webhook(row: Row[Any]) -> Webhook:
         url=row.url,
         events=tuple(e for e in row.events.split(",") if e),
         enabled=bool(row.enabled),
-        created_at=_at(row.created_at),
-        updated_at=_at(row.updated_at),
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
         disabled_reason=row.disabled_reason,
         consecutive_failures=row.consecutive_failures,
         created_by=row.created_by,
@@ -73,7 +68,7 @@ def _delivery(row: Row[Any], log: Sequence[DeliveryAttempt] = ()) -> WebhookDeli
         mailbox=row.mailbox,
         status=DeliveryStatus(row.status),
         attempts=row.attempts,
-        created_at=_at(row.created_at),
+        created_at=aware(row.created_at),
         next_attempt_at=utc(row.next_attempt_at),
         last_attempt_at=utc(row.last_attempt_at),
         last_status_code=row.last_status_code,
@@ -477,7 +472,7 @@ class WebhookSqlStore(SqlPlumbing):
                 ):
                     logs[a.delivery_id].append(
                         DeliveryAttempt(
-                            attempted_at=_at(a.attempted_at),
+                            attempted_at=aware(a.attempted_at),
                             status_code=a.status_code,
                             latency_ms=a.latency_ms,
                             error=a.error,
