@@ -354,3 +354,23 @@ async def test_dynip_routes(app_factory: StartApp, database_url: str, receiver: 
         assert tested["success"] is True
         assert (await client.delete(f"/api/webhook/{hook['id']}")).status_code == 200
         assert (await client.get(f"/api/webhook/{hook['id']}")).status_code == 404
+
+
+async def test_patch_sets_keeps_and_removes_the_secret(
+    app_factory: StartApp, database_url: str
+) -> None:
+    app = await _app(app_factory, database_url)
+    async with client_for(app) as client:
+        hook = await _hook(client, "secret@hooks.test", "http://127.0.0.1:9/hook")
+        path = f"/api/v1/webhooks/{hook['id']}"
+        assert hook["has_secret"] is False
+        for body, has_secret in (
+            ({"secret": "one"}, True),
+            ({"enabled": False}, True),  # not given: kept
+            ({"secret": ""}, False),  # empty: removed
+            ({"secret": "two"}, True),
+            ({"secret": None}, False),  # null: removed
+        ):
+            answer = await client.patch(path, json=body)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["has_secret"] is has_secret, body

@@ -46,6 +46,7 @@ from ephemail.domain.webhooks import (
 )
 from ephemail.mime.html import html_to_text
 from ephemail.ports import (
+    UNSET,
     AttemptOutcome,
     Clock,
     DueDelivery,
@@ -54,6 +55,7 @@ from ephemail.ports import (
     WebhookMetrics,
     WebhookResponse,
     WebhookSender,
+    _Unset,
 )
 from ephemail.services.access import (
     AccessDenied,
@@ -297,16 +299,19 @@ class WebhookService:
         """Change the given fields. Enabling clears the failure count and reason."""
         await self._visible(principal, webhook_id, Action.WRITE)
         names = normalize_events(events) if events is not None else None
-        new_secret = normalize_secret(secret) if secret is not None else None
-        clear_secret = clear_secret or (secret is not None and new_secret is None)  # ""
+        # Left as it is (UNSET), removed (None; also for ""), or replaced.
+        new_secret: str | _Unset | None = UNSET
+        if clear_secret:
+            new_secret = None
+        elif secret is not None:
+            new_secret = normalize_secret(secret)
         checked = await self._checked_url(url, add_scheme=add_scheme) if url is not None else None
         updated = await self._store.update_webhook(
             webhook_id,
             url=checked,
             events=names,
             enabled=enabled,
-            **({"secret": None} if clear_secret else {}),
-            **({"secret": new_secret} if new_secret is not None else {}),
+            secret=new_secret,
             now=self._clock.now(),
         )
         if updated is None:
